@@ -1,0 +1,251 @@
+"""Every read of the registry that a page, the API or an export makes, scoped
+to the user's districts."""
+
+import datetime
+import re
+from dataclasses import dataclass, field
+
+from django.contrib.postgres.fields import ArrayField
+from django.db import connection
+from django.db.models import F, Func, Prefetch, Q, QuerySet, TextField, Value
+
+from spf.scope import scope_to_user
+
+from . import names
+from .countries import current_country
+from .models import ChangeEntry, Household, Location, LocationLevel, Member
+
+# The front desk reads the first screen of results; more than this and the
+# query should be narrowed, not scrolled.
+SEARCH_RESULT_LIMIT = 25
+# Candidates fetched by name keys before ranking in Python. Enough that the
+# right person is among them for a two-word name at a million households,
+# few enough to rank in a millisecond or two.
+NAME_CANDIDATE_LIMIT = 300
+# Candidates shown to the officer as possible duplicates at registration.
+DUPLICATE_SHOW_SCORE = 0.55
+
+HOUSEHOLD_NUMBER = re.compile(r"^[A-Za-z]{2,5}-\d{1,8}$")
+
+
+def households_for(user) -> QuerySet[Household]:
+    return scope_to_user(Household.objects.all(), user)
+
+
+def members_for(user) -> QuerySet[Member]:
+    return scope_to_user(Member.objects.all(), user, district_field="household__district")
+
+
+def districts_for(user) -> QuerySet[Location]:
+    return scope_to_user(Location.objects.filter(level=LocationLevel.DISTRICT), user, district_field="pk")
+
+
+def villages_for(user) -> QuerySet[Location]:
+    return scope_to_user(
+        Location.objects.filter(level=LocationLevel.VILLAGE).select_related("parent", "district"), user
+    ).order_by("district__name", "parent__name", "name")
+
+
+def household_detail(*, user, household_id: int) -> Household:
+    """The household with everything its page shows; Household.DoesNotExist outside the user's districts."""
+    return (
+        households_for(user)
+        .select_related("village", "village__parent", "district", "head")
+        .prefetch_related(Prefetch("members", queryset=Member.objects.order_by("id")))
+        .get(pk=household_id)
+    )
+
+
+def household_by_number(*, user, number: str) -> Household:
+    return households_for(user).get(number=number.strip().upper())
+
+
+def household_history(*, household: Household, limit: int | None = None) -> QuerySet[ChangeEntry]:
+    entries = household.history.select_related("actor", "member").order_by("-at", "-id")
+    return entries[:limit] if limit else entries
+
+
+@dataclass
+class SearchHit:
+    household: Household
+    member: Member | None
+    score: float
+    matched_on: str
+    people: list[Member] = field(default_factory=list)
+
+
+def _keys_contain(queryset: QuerySet[Member], keys: list[str]) -> QuerySet[Member]:
+    """Members whose name keys include every one of `keys`.
+
+    On PostgreSQL this is an array containment served by a GIN index (see the
+    registry migration that creates it); elsewhere a plain text match.
+    """
+    if connection.vendor == "postgresql":
+        array = Func(
+            Func(F("name_keys"), function="btrim"),
+            Value(" "),
+            function="string_to_array",
+            output_field=ArrayField(TextField()),
+        )
+        return queryset.alias(key_array=array).filter(key_array__contains=keys)
+    for key in keys:
+        queryset = queryset.filter(name_keys__contains=f" {key} ")
+    return queryset
+
+
+def member_candidates_by_name(queryset: QuerySet[Member], text: str, *, limit: int = NAME_CANDIDATE_LIMIT) -> list[tuple[Member, float]]:
+    """Members whose names sound like `text`, best first, with a 0..1 similarity."""
+    keys = names.name_keys(text)
+    if not keys:
+        return []
+    # Every word must sound alike; if nobody matches all of them, settle for
+    # the longest word alone (the surname typed with a first name misspelt
+    # beyond its sound, say).
+    found = list(_keys_contain(queryset, keys)[:limit])
+    if not found and len(keys) > 1:
+        longest = max(keys, key=len)
+        found = list(_keys_contain(queryset, [longest])[:limit])
+    scored = [
+        (member, names.name_similarity(text, f"{member.first_name} {member.middle_name} {member.last_name} {member.other_names}"))
+        for member in found
+    ]
+    scored.sort(key=lambda pair: (-pair[1], pair[0].pk))
+    return scored
+
+
+def household_search(*, user, query: str, limit: int = SEARCH_RESULT_LIMIT) -> list[SearchHit]:
+    """Front-desk search by household number, national ID, phone or a loosely typed name."""
+    query = " ".join((query or "").split())
+    if len(query) < 2:
+        return []
+    country = current_country()
+    households = households_for(user).select_related("village", "village__parent", "head")
+    members = members_for(user).select_related("household", "household__village", "household__village__parent", "household__head")
+
+    if HOUSEHOLD_NUMBER.match(query):
+        household = households.filter(number=query.upper()).first()
+        if household:
+            return [SearchHit(household, household.head, 1.0, "household number")]
+
+    if country.national_id_is_valid(query.upper()):
+        member = members.filter(national_id=query.upper()).first()
+        return [SearchHit(member.household, member, 1.0, country.national_id_label)] if member else []
+
+    digits = re.sub(r"\D", "", query)
+    if len(digits) >= 6 and len(digits) >= len(query.replace(" ", "")) - 2:
+        hits: dict[int, SearchHit] = {}
+        key = country.phone_key(query)
+        for household in households.filter(phone_key=key)[:limit]:
+            hits[household.pk] = SearchHit(household, household.head, 1.0, "household phone")
+        for member in members.filter(phone_key=key)[:limit]:
+            hits.setdefault(member.household_id, SearchHit(member.household, member, 1.0, "member phone"))
+        # A partly typed ID or number: prefix match on the unique indexes.
+        if not hits:
+            for member in members.filter(national_id__startswith=query.upper())[:limit]:
+                hits.setdefault(member.household_id, SearchHit(member.household, member, 0.9, "start of " + country.national_id_label))
+        return list(hits.values())[:limit]
+
+    hits = {}
+    for member, score in member_candidates_by_name(members, query):
+        if member.household_id not in hits:
+            hits[member.household_id] = SearchHit(member.household, member, score, "name")
+        if len(hits) >= limit:
+            break
+    return sorted(hits.values(), key=lambda hit: -hit.score)
+
+
+@dataclass
+class DuplicateCandidate:
+    member: Member
+    score: float
+    reasons: list[str]
+
+    def as_dict(self) -> dict:
+        return {
+            "member_id": self.member.pk,
+            "household_id": self.member.household_id,
+            "household_number": self.member.household.number,
+            "name": self.member.full_name,
+            "date_of_birth": self.member.date_of_birth.isoformat() if self.member.date_of_birth else None,
+            "village": self.member.household.village.name,
+            "score": round(self.score, 2),
+            "reasons": self.reasons,
+        }
+
+
+def _birth_closeness(left: datetime.date | None, right: datetime.date | None) -> tuple[float, str | None]:
+    if not left or not right:
+        return 0.5, None
+    days = abs((left - right).days)
+    if days == 0:
+        return 1.0, "same date of birth"
+    if days <= 31:
+        return 0.85, f"date of birth {days} days apart"
+    if days <= 366:
+        return 0.65, "date of birth within a year"
+    if days <= 3 * 366:
+        return 0.35, "date of birth within three years"
+    return 0.0, None
+
+
+def member_duplicate_candidates(
+    *, acting_user, first_name: str, last_name: str, middle_name: str = "", other_names: str = "",
+    date_of_birth: datetime.date | None = None, village: Location | None = None, exclude_member_id: int | None = None,
+    limit: int = 5,
+) -> list[DuplicateCandidate]:
+    """People already registered who may be this person, best first, with the score and the reasons.
+
+    Looks in the user's districts only: a person registered elsewhere is not
+    shown (their national ID, if given, is still refused everywhere).
+    """
+    full = " ".join(part for part in (first_name, middle_name, last_name) if part)
+    if not full.strip():
+        return []
+    queryset = members_for(acting_user).select_related("household", "household__village")
+    if exclude_member_id:
+        queryset = queryset.exclude(pk=exclude_member_id)
+    keys = names.name_keys(first_name, last_name)
+    if not keys:
+        return []
+    pool = list(_keys_contain(queryset, keys)[:NAME_CANDIDATE_LIMIT])
+    # Someone may be registered under another of their names.
+    if other_names:
+        seen = {m.pk for m in pool}
+        pool += [m for m in _keys_contain(queryset, names.name_keys(other_names))[:NAME_CANDIDATE_LIMIT] if m.pk not in seen]
+
+    candidates = []
+    for member in pool:
+        name_score = max(
+            names.name_similarity(full, member.full_name),
+            names.name_similarity(full, f"{member.first_name} {member.last_name} {member.other_names}"),
+        )
+        birth_score, birth_reason = _birth_closeness(date_of_birth, member.date_of_birth)
+        same_village = village is not None and member.household.village_id == village.pk
+        score = 0.55 * name_score + 0.3 * birth_score + (0.15 if same_village else 0.0)
+        reasons = [f"name sounds alike ({member.full_name}, {round(name_score * 100)}%)"]
+        if birth_reason:
+            reasons.append(birth_reason)
+        if same_village:
+            reasons.append(f"same village ({member.household.village.name})")
+        if score >= DUPLICATE_SHOW_SCORE:
+            candidates.append(DuplicateCandidate(member, round(score, 3), reasons))
+    candidates.sort(key=lambda c: (-c.score, c.member.pk))
+    return candidates[:limit]
+
+
+def household_member_counts(household_ids: list[int]) -> dict[int, int]:
+    from django.db.models import Count
+
+    rows = Member.objects.filter(household_id__in=household_ids, status="present").values("household_id").annotate(n=Count("id"))
+    return {row["household_id"]: row["n"] for row in rows}
+
+
+__all__ = [
+    "Q",
+    "SearchHit",
+    "DuplicateCandidate",
+    "household_search",
+    "member_duplicate_candidates",
+    "households_for",
+    "members_for",
+]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SpfConfig(AppConfig):
+    name = "spf"
+    verbose_name = "Users and roles"

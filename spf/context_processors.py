@@ -1,0 +1,5 @@
+from registry.countries import current_country
+
+
+def country(request):
+    return {"country": current_country()}
