@@ -26,3 +26,8 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# The container health check speaks plain HTTP to the process itself.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Preloading HSTS is a decision for whoever owns the domain (a ministry's),
+# not something a district install should commit them to.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
