@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from spf.api.auth import ObtainToken
+from spf.api.errors import not_found
 from spf.views import health
 
 handler404 = "spf.api.errors.not_found"
@@ -23,6 +24,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    # An unknown API address gets the API's JSON 404 even with DEBUG on.
+    re_path(r"^api/", not_found),
     path("imports/", include("registry.import_urls")),
     path("", include("registry.urls")),
 ]

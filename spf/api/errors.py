@@ -1,27 +1,39 @@
 """One JSON shape for every API error:
 
-    {"error": {"code": "validation_error", "message": "...", "fields": {"field": ["problem"]}}}
+{"error": {"code": "validation_error", "message": "...", "fields": {"field": ["problem"]}}}
 """
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions
-from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 
-def _flatten(detail) -> dict:
+def _flatten(detail, path: str = "") -> dict[str, list[str]]:
+    """Nested errors as dotted field names (`members.0.national_id`), the names the services use."""
     if isinstance(detail, dict):
-        return {key: [str(m) for m in (value if isinstance(value, list) else [value])] for key, value in detail.items()}
+        fields: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            key = "non_field_errors" if key == "__all__" else str(key)
+            fields.update(_flatten(value, f"{path}.{key}" if path else key))
+        return fields
     if isinstance(detail, list):
-        return {"non_field_errors": [str(m) for m in detail]}
-    return {}
+        if any(isinstance(item, (dict, list)) for item in detail):
+            # One entry per item of a nested list (a household's members), empty for the good ones.
+            fields = {}
+            for index, item in enumerate(detail):
+                fields.update(_flatten(item, f"{path}.{index}" if path else str(index)))
+            return fields
+        return {path or "non_field_errors": [str(m) for m in detail]} if detail else {}
+    return {path or "non_field_errors": [str(detail)]}
 
 
 def api_exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages})
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -43,6 +55,8 @@ def api_exception_handler(exc, context):
             body = {"code": code, "message": str(next(iter(detail.values()))), "fields": _flatten(detail)}
         else:
             body = {"code": code, "message": str(detail), "fields": {}}
+    # Some errors carry more than a message: a 409 on registration lists the likely duplicates.
+    body.update(getattr(exc, "extra", None) or {})
     response.data = {"error": body}
     return response
 

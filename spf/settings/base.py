@@ -149,6 +149,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name per choice set, where field names alone would collide (every
+    # "status") or split one set into many (the six disability domains).
+    "ENUM_NAME_OVERRIDES": {
+        "HouseholdStatusEnum": "registry.models.HouseholdStatus",
+        "MemberStatusEnum": "registry.models.MemberStatus",
+        "DifficultyEnum": "registry.models.Difficulty",
+    },
 }
 
 # --- The country -------------------------------------------------------------
