@@ -260,6 +260,13 @@ class AttributeDefinition(models.Model):
     def __str__(self) -> str:
         return f"{self.get_entity_display()}: {self.label} ({self.key})"
 
+    def clean(self) -> None:
+        # The rules live in a service so the admin, an API or an import of
+        # definitions refuse the same things with the same words.
+        from .attribute_services import attribute_definition_validate
+
+        attribute_definition_validate(definition=self)
+
 
 class ChangeAction(models.TextChoices):
     CREATE = "create", "Created"

@@ -1,0 +1,509 @@
+"""The scope proof: a Samfya front-desk officer can neither list, open, change
+nor export a Lunga household or member, by any road into the system; a Samfya
+committee member reads but does not change; ministry staff see both districts.
+
+Pages and API endpoints are tested by their URL paths and skipped while a path
+does not resolve, so each road starts counting the moment it is built.
+"""
+
+import datetime
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.core.exceptions import PermissionDenied
+from django.urls import NoReverseMatch, Resolver404, resolve, reverse
+
+from registry import services
+from registry.models import ChangeEntry, Household, ImportJob, Member, Relationship
+from registry.selectors import (
+    districts_for,
+    household_by_number,
+    household_detail,
+    household_search,
+    households_for,
+    member_duplicate_candidates,
+    members_for,
+    villages_for,
+)
+from registry.services import MemberInput, household_register
+from registry.tests.factories import UserFactory
+from spf.models import Role, User
+
+
+def person(first: str, last: str, **extra) -> MemberInput:
+    values = {
+        "first_name": first,
+        "last_name": last,
+        "sex": "F",
+        "date_of_birth": datetime.date(1980, 5, 17),
+        "relationship": Relationship.HEAD,
+    }
+    values.update(extra)
+    return MemberInput(values=values)
+
+
+@pytest.fixture
+def samfya_household(samfya_officer, samfya_village):
+    return household_register(
+        acting_user=samfya_officer,
+        village=samfya_village,
+        phone="0977 111222",
+        members=[
+            person("Mary", "Mwansa", national_id="111111/11/1"),
+            person("Bupe", "Mwansa", relationship=Relationship.CHILD, date_of_birth=datetime.date(2012, 1, 1)),
+        ],
+    )
+
+
+@pytest.fixture
+def lunga_household(lunga_officer, lunga_village):
+    return household_register(
+        acting_user=lunga_officer,
+        village=lunga_village,
+        phone="0966 333444",
+        address="By the lagoon",
+        members=[
+            person("Chilufya", "Chisenga", national_id="222222/22/1", phone="0955 777888"),
+            person("Mwila", "Chisenga", relationship=Relationship.CHILD, date_of_birth=datetime.date(2014, 2, 2)),
+        ],
+    )
+
+
+@pytest.fixture
+def lunga_member(lunga_household):
+    return lunga_household.members.get(first_name="Chilufya")
+
+
+def history_size(household: Household) -> int:
+    return ChangeEntry.objects.filter(household=household).count()
+
+
+def require_path(path: str) -> str:
+    try:
+        resolve(path.split("?")[0])
+    except Resolver404:
+        pytest.skip(f"{path} is not built yet")
+    return path
+
+
+# --- selectors ----------------------------------------------------------------------------
+
+
+def test_officer_cannot_list_another_districts_households_or_members(samfya_officer, samfya_household, lunga_household):
+    assert list(households_for(samfya_officer)) == [samfya_household]
+    assert set(members_for(samfya_officer).values_list("household", flat=True)) == {samfya_household.pk}
+    assert [d.code for d in districts_for(samfya_officer)] == ["SAM"]
+    assert all(v.district.code == "SAM" for v in villages_for(samfya_officer))
+
+
+def test_officer_cannot_open_another_districts_household(samfya_officer, lunga_household):
+    with pytest.raises(Household.DoesNotExist):
+        household_detail(user=samfya_officer, household_id=lunga_household.pk)
+    with pytest.raises(Household.DoesNotExist):
+        household_by_number(user=samfya_officer, number=lunga_household.number)
+
+
+@pytest.mark.parametrize(
+    "query", ["LUN-000001", "222222/22/1", "222222", "0966 333444", "+260 955 777888", "Chilufya Chisenga", "Chisenga"]
+)
+def test_officer_cannot_find_another_districts_household_by_any_search(
+    samfya_officer, lunga_officer, samfya_household, lunga_household, query
+):
+    assert household_search(user=lunga_officer, query=query), "the query must find the household in its own district"
+    assert [hit.household for hit in household_search(user=samfya_officer, query=query)] == []
+
+
+def test_another_districts_person_is_never_offered_as_a_duplicate(samfya_officer, lunga_officer, lunga_household):
+    asked = {"first_name": "Chilufya", "last_name": "Chisenga", "date_of_birth": datetime.date(1980, 5, 17)}
+    assert member_duplicate_candidates(acting_user=lunga_officer, **asked)
+    assert member_duplicate_candidates(acting_user=samfya_officer, **asked) == []
+
+
+# --- services ----------------------------------------------------------------------------
+
+
+def _service_calls(household: Household, member: Member, samfya_household: Household, samfya_village, lunga_village):
+    """Every registry write, aimed at the Lunga household (or across the border)."""
+    other = household.members.exclude(pk=member.pk).first()
+    today = datetime.date.today()
+    return {
+        "household_register": lambda user: household_register(
+            acting_user=user, village=lunga_village, members=[person("New", "Person")]
+        ),
+        "household_update": lambda user: services.household_update(
+            acting_user=user, household=household, values={"address": "Changed"}
+        ),
+        "household_move out of Lunga": lambda user: services.household_move(
+            acting_user=user, household=household, village=samfya_village
+        ),
+        "household_move into Lunga": lambda user: services.household_move(
+            acting_user=user, household=samfya_household, village=lunga_village
+        ),
+        "household_change_head": lambda user: services.household_change_head(
+            acting_user=user, household=household, new_head=other
+        ),
+        "household_set_status": lambda user: services.household_set_status(
+            acting_user=user, household=household, status="dissolved"
+        ),
+        "member_add": lambda user: services.member_add(
+            acting_user=user,
+            household=household,
+            values={"first_name": "Baby", "last_name": "Chisenga", "sex": "M", "relationship": "child"},
+        ),
+        "member_update": lambda user: services.member_update(
+            acting_user=user, member=member, values={"first_name": "Changed"}
+        ),
+        "member_record_death": lambda user: services.member_record_death(
+            acting_user=user, member=other, date_of_death=today
+        ),
+        "member_move_out": lambda user: services.member_move_out(acting_user=user, member=other, moved_on=today),
+        "member_transfer out of Lunga": lambda user: services.member_transfer(
+            acting_user=user, member=other, to_household=samfya_household, relationship="other_relative"
+        ),
+        "member_transfer into Lunga": lambda user: services.member_transfer(
+            acting_user=user,
+            member=samfya_household.members.exclude(pk=samfya_household.head_id).first(),
+            to_household=household,
+            relationship="other_relative",
+        ),
+        "member_delete": lambda user: services.member_delete(acting_user=user, member=other, reason="mistake"),
+    }
+
+
+SERVICE_NAMES = [
+    "household_register",
+    "household_update",
+    "household_move out of Lunga",
+    "household_move into Lunga",
+    "household_change_head",
+    "household_set_status",
+    "member_add",
+    "member_update",
+    "member_record_death",
+    "member_move_out",
+    "member_transfer out of Lunga",
+    "member_transfer into Lunga",
+    "member_delete",
+]
+
+
+@pytest.mark.parametrize("service", SERVICE_NAMES)
+def test_officer_cannot_change_another_districts_household_through_any_service(
+    service, samfya_officer, samfya_household, lunga_household, lunga_member, samfya_village, lunga_village
+):
+    calls = _service_calls(lunga_household, lunga_member, samfya_household, samfya_village, lunga_village)
+    before = (
+        history_size(lunga_household),
+        history_size(samfya_household),
+        Household.objects.count(),
+        Member.objects.count(),
+    )
+    with pytest.raises(PermissionDenied):
+        calls[service](samfya_officer)
+    after = (
+        history_size(lunga_household),
+        history_size(samfya_household),
+        Household.objects.count(),
+        Member.objects.count(),
+    )
+    assert after == before
+
+
+def test_every_registry_service_is_in_the_scope_proof():
+    writes = {
+        name
+        for name in dir(services)
+        if name.startswith(("household_", "member_")) and callable(getattr(services, name))
+    }
+    # Helpers that write nothing by themselves are not services a user calls.
+    writes -= {"member_duplicate_candidates"}
+    proved = {name.split(" ")[0] for name in SERVICE_NAMES}
+    assert writes <= proved, f"add these services to the scope proof: {sorted(writes - proved)}"
+
+
+@pytest.mark.parametrize("service", SERVICE_NAMES)
+def test_committee_member_cannot_change_even_their_own_district(
+    service, committee_samfya, lunga_officer, samfya_officer, samfya_household, lunga_village, samfya_village
+):
+    # The same calls, aimed at Samfya this time: the committee's own district.
+    own_member = samfya_household.members.get(first_name="Mary")
+    calls = _service_calls(samfya_household, own_member, samfya_household, samfya_village, samfya_village)
+    calls["household_register"] = lambda user: household_register(
+        acting_user=user, village=samfya_village, members=[person("New", "Person")]
+    )
+    before = (history_size(samfya_household), Household.objects.count(), Member.objects.count())
+    with pytest.raises(PermissionDenied):
+        calls[service](committee_samfya)
+    assert (history_size(samfya_household), Household.objects.count(), Member.objects.count()) == before
+
+
+def test_committee_member_reads_their_district_and_only_theirs(committee_samfya, samfya_household, lunga_household):
+    assert list(households_for(committee_samfya)) == [samfya_household]
+    assert household_detail(user=committee_samfya, household_id=samfya_household.pk) == samfya_household
+    assert household_search(user=committee_samfya, query="Mary Mwansa")[0].household == samfya_household
+    assert household_search(user=committee_samfya, query="Chisenga") == []
+
+
+def test_ministry_staff_see_and_change_both_districts(ministry_user, samfya_household, lunga_household):
+    assert set(households_for(ministry_user)) == {samfya_household, lunga_household}
+    assert household_search(user=ministry_user, query="Chisenga")[0].household == lunga_household
+    services.household_update(acting_user=ministry_user, household=lunga_household, values={"address": "Checked"})
+    assert Household.objects.get(pk=lunga_household.pk).address == "Checked"
+
+
+def test_a_user_with_no_district_sees_nothing(db, samfya_household):
+    nobody = UserFactory(username="no_district", role=Role.FRONT_DESK)
+    assert not households_for(nobody).exists()
+    assert household_search(user=nobody, query="Mary Mwansa") == []
+    with pytest.raises(PermissionDenied):
+        services.household_update(acting_user=nobody, household=samfya_household, values={"address": "x"})
+
+
+# --- the admin -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def samfya_staff(samfya_officer):
+    samfya_officer.is_staff = True
+    samfya_officer.save(update_fields=["is_staff"])
+    samfya_officer.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_household", "view_member", "view_changeentry"])
+    )
+    return User.objects.get(pk=samfya_officer.pk)
+
+
+def test_officer_cannot_see_another_districts_household_in_the_admin(
+    client, samfya_staff, samfya_household, lunga_household, lunga_member
+):
+    client.force_login(samfya_staff)
+    for model in ("household", "member", "changeentry"):
+        page = client.get(f"/admin/registry/{model}/").content.decode()
+        assert lunga_household.number not in page and "Chisenga" not in page
+    assert client.get(f"/admin/registry/household/{lunga_household.pk}/change/").status_code == 404
+    assert client.get(f"/admin/registry/member/{lunga_member.pk}/change/").status_code == 404
+
+
+def test_an_officer_who_is_not_staff_cannot_enter_the_admin(client, samfya_officer):
+    client.force_login(samfya_officer)
+    assert client.get("/admin/registry/household/").status_code == 302
+
+
+# --- the front-desk pages ----------------------------------------------------------------------
+
+
+def _lunga_page_paths(household: Household, member: Member) -> list[str]:
+    base = f"/households/{household.pk}/"
+    return [
+        base,
+        f"{base}edit/",
+        f"{base}move/",
+        f"{base}head/",
+        f"{base}status/",
+        f"{base}members/add/",
+        f"{base}members/move-in/",
+        f"{base}members/{member.pk}/edit/",
+        f"{base}members/{member.pk}/death/",
+        f"{base}members/{member.pk}/move-out/",
+    ]
+
+
+def test_officer_gets_404_on_every_page_of_another_districts_household(
+    client, samfya_officer, samfya_household, lunga_household, lunga_member
+):
+    require_path(f"/households/{lunga_household.pk}/")
+    client.force_login(samfya_officer)
+    before = history_size(lunga_household)
+    checked = 0
+    for path in _lunga_page_paths(lunga_household, lunga_member):
+        try:
+            resolve(path)
+        except Resolver404:
+            continue
+        checked += 1
+        shown = client.get(path)
+        assert shown.status_code in (404, 405), f"GET {path}: {shown.status_code}"
+        posted = client.post(
+            path,
+            {
+                "address": "Changed",
+                "first_name": "Changed",
+                "status": "dissolved",
+                "note": "x",
+                "reason": "x",
+                "date": "2024-01-01",
+            },
+        )
+        # 405 (a read-only page, an action without a form) says nothing either;
+        # but every path must answer 404 to one of the two.
+        assert posted.status_code in (404, 405), f"POST {path}: {posted.status_code}"
+        assert 404 in (shown.status_code, posted.status_code), f"{path} never says 404"
+        for response in (shown, posted):
+            body = response.content.decode()
+            assert "Chisenga" not in body and lunga_household.number not in body
+    assert checked >= 1
+    assert history_size(lunga_household) == before
+    assert Household.objects.get(pk=lunga_household.pk).address == "By the lagoon"
+
+
+@pytest.mark.parametrize("query", ["LUN-000001", "222222/22/1", "0966 333444", "Chisenga"])
+def test_the_search_page_never_shows_another_districts_household(
+    client, samfya_officer, lunga_officer, samfya_household, lunga_household, query
+):
+    require_path("/")
+    client.force_login(lunga_officer)
+    assert f"/households/{lunga_household.pk}/" in client.get("/", {"q": query}).content.decode(), "found at home"
+    client.force_login(samfya_officer)
+    response = client.get("/", {"q": query})
+    assert response.status_code == 200
+    body = response.content.decode()
+    # The page repeats the query; nothing else about the household may appear.
+    secrets = {
+        lunga_household.number,
+        "Chilufya",
+        "Mwila",
+        "Chisenga",
+        "222222/22/1",
+        "0966 333444",
+        "By the lagoon",
+        f"/households/{lunga_household.pk}/",
+    }
+    shown = {secret for secret in secrets if secret not in query and secret in body}
+    assert shown == set()
+
+
+def test_committee_member_reads_the_household_page_but_cannot_post_a_change(client, committee_samfya, samfya_household):
+    require_path(f"/households/{samfya_household.pk}/edit/")
+    client.force_login(committee_samfya)
+    page = client.get(f"/households/{samfya_household.pk}/")
+    assert page.status_code == 200 and samfya_household.number in page.content.decode()
+    response = client.post(f"/households/{samfya_household.pk}/edit/", {"address": "Changed"})
+    assert response.status_code == 403
+    assert Household.objects.get(pk=samfya_household.pk).address == ""
+
+
+def test_ministry_staff_open_both_districts_household_pages(client, ministry_user, samfya_household, lunga_household):
+    require_path(f"/households/{lunga_household.pk}/")
+    client.force_login(ministry_user)
+    for household in (samfya_household, lunga_household):
+        assert client.get(f"/households/{household.pk}/").status_code == 200
+
+
+# --- the API ----------------------------------------------------------------------------------
+
+
+def _api_rows(response) -> list[dict]:
+    body = response.json()
+    return body["results"] if isinstance(body, dict) and "results" in body else body
+
+
+@pytest.mark.parametrize(
+    "params", [{}, {"search": "Chisenga"}, {"search": "LUN-000001"}, {"district": "LUN"}, {"page_size": 1000}]
+)
+def test_officer_cannot_list_or_export_another_districts_households_through_the_api(
+    client, samfya_officer, lunga_officer, samfya_household, lunga_household, params
+):
+    require_path("/api/v1/households/")
+    client.force_login(lunga_officer)
+    assert lunga_household.number in client.get("/api/v1/households/", params).content.decode(), "listed at home"
+    client.force_login(samfya_officer)
+    response = client.get("/api/v1/households/", params)
+    assert response.status_code in (200, 400)
+    assert lunga_household.number not in response.content.decode()
+    assert "Chisenga" not in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "params", [{}, {"national_id": "222222/22/1"}, {"search": "Chilufya Chisenga"}, {"household": "LUN-000001"}]
+)
+def test_officer_cannot_list_another_districts_individuals_through_the_api(
+    client, samfya_officer, lunga_officer, samfya_household, lunga_household, params
+):
+    require_path("/api/v1/individuals/")
+    client.force_login(lunga_officer)
+    assert "Chisenga" in client.get("/api/v1/individuals/", params).content.decode(), "listed at home"
+    client.force_login(samfya_officer)
+    response = client.get("/api/v1/individuals/", params)
+    assert response.status_code in (200, 400)
+    assert "Chisenga" not in response.content.decode() and "222222/22/1" not in response.content.decode()
+
+
+def test_officer_gets_404_on_another_districts_household_and_member_through_the_api(
+    client, samfya_officer, lunga_household, lunga_member
+):
+    require_path(f"/api/v1/households/{lunga_household.pk}/")
+    client.force_login(samfya_officer)
+    household_url = f"/api/v1/households/{lunga_household.pk}/"
+    member_url = f"/api/v1/individuals/{lunga_member.pk}/"
+    before = history_size(lunga_household)
+    assert client.get(household_url).status_code == 404
+    assert client.patch(household_url, {"address": "Changed"}, content_type="application/json").status_code == 404
+    history = f"{household_url}history/"
+    try:
+        resolve(history)
+        assert client.get(history).status_code == 404
+    except Resolver404:
+        pass
+    try:
+        resolve(member_url)
+        assert client.get(member_url).status_code == 404
+        assert client.patch(member_url, {"first_name": "X"}, content_type="application/json").status_code == 404
+    except Resolver404:
+        pass
+    assert history_size(lunga_household) == before
+
+
+def test_officer_cannot_add_a_member_to_another_districts_household_through_the_api(
+    client, samfya_officer, lunga_household
+):
+    require_path("/api/v1/individuals/")
+    client.force_login(samfya_officer)
+    count = Member.objects.count()
+    response = client.post(
+        "/api/v1/individuals/",
+        {
+            "household": lunga_household.number,
+            "household_id": lunga_household.pk,
+            "first_name": "Baby",
+            "last_name": "Chisenga",
+            "sex": "M",
+            "relationship": "child",
+        },
+        content_type="application/json",
+    )
+    assert response.status_code in (400, 404)
+    assert Member.objects.count() == count
+
+
+def test_committee_member_reads_through_the_api_but_cannot_change(client, committee_samfya, samfya_household):
+    require_path(f"/api/v1/households/{samfya_household.pk}/")
+    client.force_login(committee_samfya)
+    url = f"/api/v1/households/{samfya_household.pk}/"
+    assert client.get(url).status_code == 200
+    assert client.patch(url, {"address": "Changed"}, content_type="application/json").status_code == 403
+    assert Household.objects.get(pk=samfya_household.pk).address == ""
+
+
+def test_ministry_staff_read_both_districts_through_the_api(client, ministry_user, samfya_household, lunga_household):
+    require_path("/api/v1/households/")
+    client.force_login(ministry_user)
+    body = client.get("/api/v1/households/", {"page_size": 100}).content.decode()
+    assert samfya_household.number in body and lunga_household.number in body
+
+
+# --- import jobs --------------------------------------------------------------------------------
+
+
+def test_officer_cannot_open_another_users_import_job(client, samfya_officer, lunga_officer):
+    job = ImportJob.objects.create(original_name="lunga.csv", created_by=lunga_officer)
+    try:
+        path = reverse("imports:detail", args=[job.pk])
+    except NoReverseMatch:
+        pytest.skip("the import pages are not built yet")
+    client.force_login(samfya_officer)
+    assert client.get(path).status_code == 404
+    for name in ("progress", "report"):
+        try:
+            other = reverse(f"imports:{name}", args=[job.pk])
+        except NoReverseMatch:
+            continue
+        assert client.get(other).status_code == 404
