@@ -97,6 +97,9 @@ class HouseholdNumberSequence(models.Model):
     district = models.OneToOneField(Location, on_delete=models.PROTECT, primary_key=True)
     last_number = models.PositiveIntegerField(default=0)
 
+    def __str__(self) -> str:
+        return f"{self.district.code}: last number {self.last_number}"
+
 
 class Sex(models.TextChoices):
     FEMALE = "F", "Female"
