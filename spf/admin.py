@@ -6,6 +6,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from registry.models import Location, LocationLevel
 
 from .models import User
+from .services import user_sync_role_access
 
 
 class AssignedDistrictFilter(admin.SimpleListFilter):
@@ -66,6 +67,11 @@ class UserAdmin(DjangoUserAdmin):
             # The model limits the choices too; ordering by name makes a long list usable.
             kwargs["queryset"] = Location.objects.filter(level=LocationLevel.DISTRICT).order_by("name")
         return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # After the groups field is saved, or it would undo the role's group.
+        user_sync_role_access(user=form.instance)
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))

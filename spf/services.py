@@ -1,0 +1,52 @@
+"""Writes about users: what a role gives them in the admin."""
+
+from django.contrib.auth.models import Group, Permission
+from django.db import transaction
+
+from .models import Role, User
+
+MINISTRY_GROUP = "Ministry staff"
+# What ministry staff manage in the admin: the catalogue of places, users and
+# their districts, attribute definitions. Households, members and history are
+# read there; they change only at the front desk, through the services.
+MINISTRY_PERMISSIONS = {
+    "registry": {
+        "location": ("view", "add", "change"),
+        "attributedefinition": ("view", "add", "change"),
+        "household": ("view",),
+        "member": ("view",),
+        "changeentry": ("view",),
+        "importjob": ("view",),
+        "householdnumbersequence": ("view",),
+    },
+    "spf": {"user": ("view", "add", "change")},
+}
+
+
+def ministry_staff_group() -> Group:
+    group, _ = Group.objects.get_or_create(name=MINISTRY_GROUP)
+    wanted = [
+        f"{action}_{model}"
+        for models in MINISTRY_PERMISSIONS.values()
+        for model, actions in models.items()
+        for action in actions
+    ]
+    permissions = Permission.objects.filter(
+        content_type__app_label__in=list(MINISTRY_PERMISSIONS), codename__in=wanted
+    )
+    group.permissions.set(permissions)
+    return group
+
+
+@transaction.atomic
+def user_sync_role_access(*, user: User) -> User:
+    """Ministry staff get the admin and its group; other roles lose that group (never superuser rights)."""
+    group = ministry_staff_group()
+    if user.role == Role.MINISTRY:
+        if not user.is_staff:
+            user.is_staff = True
+            user.save(update_fields=["is_staff"])
+        user.groups.add(group)
+    else:
+        user.groups.remove(group)
+    return user
