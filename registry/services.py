@@ -17,6 +17,7 @@ from django.utils import timezone
 from spf.scope import user_may_see_district
 
 from . import names
+from .signals import announce_households_changed
 from .attributes import clean_attributes
 from .countries import current_country
 from .models import (
@@ -125,6 +126,7 @@ def _record(
     note: str = "",
     import_job: ImportJob | None = None,
 ) -> ChangeEntry:
+    announce_households_changed([household.pk])
     return ChangeEntry.objects.create(
         household=household,
         member=member,

@@ -20,6 +20,14 @@ class User(AbstractUser):
         limit_choices_to={"level": "district"},
         help_text="The districts whose households this user may see. Ministry staff see every district.",
     )
+    agency = models.ForeignKey(
+        "programmes.Agency",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="officers",
+        help_text="For programme officers: the agency whose referrals and programmes they work on.",
+    )
 
     class Meta:
         ordering = ["username"]

@@ -7,6 +7,7 @@ Celery running tasks eagerly, so a fresh machine runs the demo with no services.
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -122,6 +123,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE = {
+    # Ages change with the calendar, so outcomes do too; at night the servers are idle.
+    "recompute-eligibility-nightly": {
+        "task": "programmes.tasks.recompute_everything_nightly",
+        "schedule": crontab(hour=1, minute=30),
+    },
+}
 
 # --- REST API -----------------------------------------------------------------
 REST_FRAMEWORK = {
