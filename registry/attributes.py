@@ -66,12 +66,21 @@ def coerce_value(definition: AttributeDefinition, raw):
     raise ValueError(f"has an unknown type {kind!r}")
 
 
-def clean_attributes(entity: str, values: dict | None, *, existing: dict | None = None, field_prefix: str = "attributes") -> dict:
+def clean_attributes(
+    entity: str,
+    values: dict | None,
+    *,
+    existing: dict | None = None,
+    field_prefix: str = "attributes",
+    definitions: dict[str, AttributeDefinition] | None = None,
+) -> dict:
     """Validate `values` (merged over `existing`) against the active definitions.
 
-    Raises ValidationError naming each bad field as `attributes.<key>`.
+    Raises ValidationError naming each bad field as `attributes.<key>`. A bulk
+    caller (the import) passes `definitions` read once, instead of a query per row.
     """
-    definitions = active_definitions(entity)
+    if definitions is None:
+        definitions = active_definitions(entity)
     merged = dict(existing or {})
     errors: dict[str, list[str]] = {}
     for key, raw in (values or {}).items():
