@@ -22,6 +22,11 @@ SEARCH_RESULT_LIMIT = 25
 # right person is among them for a two-word name at a million households,
 # few enough to rank in a millisecond or two.
 NAME_CANDIDATE_LIMIT = 300
+# Candidates the front-desk search ranks: it shows 25 households, and the
+# people a name matches beyond the first hundred are namesakes that score the
+# same; fetching and scoring 300 cost a third of the search at a million
+# households (docs/benchmarks.md).
+SEARCH_NAME_CANDIDATE_LIMIT = 100
 # Candidates shown to the officer as possible duplicates at registration.
 DUPLICATE_SHOW_SCORE = 0.55
 
@@ -74,12 +79,41 @@ class SearchHit:
     people: list[Member] = field(default_factory=list)
 
 
+_key_pairs_function: dict[str, bool] = {}
+
+
+def _key_pairs_indexed() -> bool:
+    """Whether this database has the name-key pairs function and index (a database migrated before they were
+    added to the registry's search-index migration has not; it keeps the per-key index)."""
+    if connection.alias not in _key_pairs_function:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT to_regproc('registry_name_key_pairs') IS NOT NULL"
+                " AND to_regclass('registry_member_name_key_pairs_gin') IS NOT NULL"
+            )
+            _key_pairs_function[connection.alias] = cursor.fetchone()[0]
+    return _key_pairs_function[connection.alias]
+
+
 def _keys_contain(queryset: QuerySet[Member], keys: list[str]) -> QuerySet[Member]:
-    """Members whose name keys include every one of `keys`.
+    """Members whose name keys include every one of `keys`, in no particular order.
 
     On PostgreSQL this is an array containment served by a GIN index (see the
     registry migration that creates it); elsewhere a plain text match.
+
+    The ordering is cleared on purpose: callers take the first few hundred and
+    rank them themselves. With Member's default ordering (household, id) the
+    planner walks the household index and filters every row until it has
+    enough: 575 ms for a common name at 100,000 households, 25 ms through the
+    GIN index (EXPLAIN ANALYZE in docs/benchmarks.md).
     """
+    queryset = queryset.order_by()
+    if connection.vendor == "postgresql" and len(keys) > 1 and _key_pairs_indexed():
+        # Containing every pair of the keys is containing every key; the pairs'
+        # index has one short posting list per pair (see the registry migration).
+        pairs = sorted(f"{a}+{b}" for a in keys for b in keys if a < b)
+        array = Func(F("name_keys"), function="registry_name_key_pairs", output_field=ArrayField(TextField()))
+        return queryset.alias(key_pairs=array).filter(key_pairs__contains=pairs)
     if connection.vendor == "postgresql":
         array = Func(
             Func(F("name_keys"), function="btrim"),
@@ -93,24 +127,41 @@ def _keys_contain(queryset: QuerySet[Member], keys: list[str]) -> QuerySet[Membe
     return queryset
 
 
-def member_candidates_by_name(queryset: QuerySet[Member], text: str, *, limit: int = NAME_CANDIDATE_LIMIT) -> list[tuple[Member, float]]:
-    """Members whose names sound like `text`, best first, with a 0..1 similarity."""
+def _name_candidate_scores(queryset: QuerySet[Member], text: str, *, limit: int) -> list[tuple[int, float]]:
+    """(member id, 0..1 similarity) of members whose names sound like `text`, best first.
+
+    Reads only the ids and names: building a few hundred full members (with
+    their household, village and head) cost more than the query itself, and
+    the caller usually shows the best 25.
+    """
     keys = names.name_keys(text)
     if not keys:
         return []
+    columns = ("pk", "first_name", "middle_name", "last_name", "other_names")
     # Every word must sound alike; if nobody matches all of them, settle for
     # the longest word alone (the surname typed with a first name misspelt
     # beyond its sound, say).
-    found = list(_keys_contain(queryset, keys)[:limit])
+    found = list(_keys_contain(queryset, keys).values_list(*columns)[:limit])
     if not found and len(keys) > 1:
         longest = max(keys, key=len)
-        found = list(_keys_contain(queryset, [longest])[:limit])
-    scored = [
-        (member, names.name_similarity(text, f"{member.first_name} {member.middle_name} {member.last_name} {member.other_names}"))
-        for member in found
-    ]
-    scored.sort(key=lambda pair: (-pair[1], pair[0].pk))
+        found = list(_keys_contain(queryset, [longest]).values_list(*columns)[:limit])
+    # Names repeat (a few hundred Mary Mwansas in a district): score each spelling once.
+    similarity: dict[str, float] = {}
+    scored = []
+    for pk, first_name, middle_name, last_name, other_names in found:
+        full = f"{first_name} {middle_name} {last_name} {other_names}"
+        if full not in similarity:
+            similarity[full] = names.name_similarity(text, full)
+        scored.append((pk, similarity[full]))
+    scored.sort(key=lambda pair: (-pair[1], pair[0]))
     return scored
+
+
+def member_candidates_by_name(queryset: QuerySet[Member], text: str, *, limit: int = NAME_CANDIDATE_LIMIT) -> list[tuple[Member, float]]:
+    """Members whose names sound like `text`, best first, with a 0..1 similarity."""
+    scored = _name_candidate_scores(queryset, text, limit=limit)
+    members = queryset.in_bulk([pk for pk, _ in scored])
+    return [(members[pk], score) for pk, score in scored]
 
 
 def household_search(*, user, query: str, limit: int = SEARCH_RESULT_LIMIT) -> list[SearchHit]:
@@ -146,9 +197,17 @@ def household_search(*, user, query: str, limit: int = SEARCH_RESULT_LIMIT) -> l
         return list(hits.values())[:limit]
 
     hits = {}
-    for member, score in member_candidates_by_name(members, query):
-        if member.household_id not in hits:
-            hits[member.household_id] = SearchHit(member.household, member, score, "name")
+    scored = _name_candidate_scores(members, query, limit=SEARCH_NAME_CANDIDATE_LIMIT)
+    # Load the people a screen at a time, best first, until the screen is full.
+    for start in range(0, len(scored), limit * 2):
+        batch = scored[start : start + limit * 2]
+        loaded = members.in_bulk([pk for pk, _ in batch])
+        for pk, score in batch:
+            member = loaded[pk]
+            if member.household_id not in hits:
+                hits[member.household_id] = SearchHit(member.household, member, score, "name")
+            if len(hits) >= limit:
+                break
         if len(hits) >= limit:
             break
     return sorted(hits.values(), key=lambda hit: -hit.score)
