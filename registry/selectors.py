@@ -157,7 +157,9 @@ def _name_candidate_scores(queryset: QuerySet[Member], text: str, *, limit: int)
     return scored
 
 
-def member_candidates_by_name(queryset: QuerySet[Member], text: str, *, limit: int = NAME_CANDIDATE_LIMIT) -> list[tuple[Member, float]]:
+def member_candidates_by_name(
+    queryset: QuerySet[Member], text: str, *, limit: int = NAME_CANDIDATE_LIMIT
+) -> list[tuple[Member, float]]:
     """Members whose names sound like `text`, best first, with a 0..1 similarity."""
     scored = _name_candidate_scores(queryset, text, limit=limit)
     members = queryset.in_bulk([pk for pk, _ in scored])
@@ -171,7 +173,9 @@ def household_search(*, user, query: str, limit: int = SEARCH_RESULT_LIMIT) -> l
         return []
     country = current_country()
     households = households_for(user).select_related("village", "village__parent", "head")
-    members = members_for(user).select_related("household", "household__village", "household__village__parent", "household__head")
+    members = members_for(user).select_related(
+        "household", "household__village", "household__village__parent", "household__head"
+    )
 
     if HOUSEHOLD_NUMBER.match(query):
         household = households.filter(number=query.upper()).first()
@@ -193,7 +197,10 @@ def household_search(*, user, query: str, limit: int = SEARCH_RESULT_LIMIT) -> l
         # A partly typed ID or number: prefix match on the unique indexes.
         if not hits:
             for member in members.filter(national_id__startswith=query.upper())[:limit]:
-                hits.setdefault(member.household_id, SearchHit(member.household, member, 0.9, "start of " + country.national_id_label))
+                hits.setdefault(
+                    member.household_id,
+                    SearchHit(member.household, member, 0.9, "start of " + country.national_id_label),
+                )
         return list(hits.values())[:limit]
 
     hits = {}
@@ -248,8 +255,15 @@ def _birth_closeness(left: datetime.date | None, right: datetime.date | None) ->
 
 
 def member_duplicate_candidates(
-    *, acting_user, first_name: str, last_name: str, middle_name: str = "", other_names: str = "",
-    date_of_birth: datetime.date | None = None, village: Location | None = None, exclude_member_id: int | None = None,
+    *,
+    acting_user,
+    first_name: str,
+    last_name: str,
+    middle_name: str = "",
+    other_names: str = "",
+    date_of_birth: datetime.date | None = None,
+    village: Location | None = None,
+    exclude_member_id: int | None = None,
     limit: int = 5,
 ) -> list[DuplicateCandidate]:
     """People already registered who may be this person, best first, with the score and the reasons.
@@ -270,7 +284,9 @@ def member_duplicate_candidates(
     # Someone may be registered under another of their names.
     if other_names:
         seen = {m.pk for m in pool}
-        pool += [m for m in _keys_contain(queryset, names.name_keys(other_names))[:NAME_CANDIDATE_LIMIT] if m.pk not in seen]
+        pool += [
+            m for m in _keys_contain(queryset, names.name_keys(other_names))[:NAME_CANDIDATE_LIMIT] if m.pk not in seen
+        ]
 
     candidates = []
     for member in pool:
@@ -295,7 +311,11 @@ def member_duplicate_candidates(
 def household_member_counts(household_ids: list[int]) -> dict[int, int]:
     from django.db.models import Count
 
-    rows = Member.objects.filter(household_id__in=household_ids, status="present").values("household_id").annotate(n=Count("id"))
+    rows = (
+        Member.objects.filter(household_id__in=household_ids, status="present")
+        .values("household_id")
+        .annotate(n=Count("id"))
+    )
     return {row["household_id"]: row["n"] for row in rows}
 
 

@@ -17,7 +17,6 @@ from django.utils import timezone
 from spf.scope import user_may_see_district
 
 from . import names
-from .signals import announce_households_changed
 from .attributes import clean_attributes
 from .countries import current_country
 from .models import (
@@ -35,6 +34,7 @@ from .models import (
     MemberStatus,
     Relationship,
 )
+from .signals import announce_households_changed
 
 HOUSEHOLD_FIELDS = (
     "village",
@@ -205,7 +205,11 @@ def _save_member(member: Member) -> None:
         if "national_id" in str(problem):
             country = current_country()
             raise ValidationError(
-                {"national_id": [f"A person with {country.national_id_label} {member.national_id} is already registered."]}
+                {
+                    "national_id": [
+                        f"A person with {country.national_id_label} {member.national_id} is already registered."
+                    ]
+                }
             ) from problem
         raise
 
@@ -251,8 +255,13 @@ def locations_load(*, rows: list[dict]) -> dict[str, int]:
     existing = {loc.code: loc for loc in Location.objects.all()}
     created = updated = 0
     errors = []
-    for number, row in enumerate(sorted(rows, key=lambda r: order.index(r["level"])), start=2):
-        code, name, level, parent_code = row["code"].strip(), row["name"].strip(), row["level"].strip(), row.get("parent_code", "").strip()
+    for row in sorted(rows, key=lambda r: order.index(r["level"])):
+        code, name, level, parent_code = (
+            row["code"].strip(),
+            row["name"].strip(),
+            row["level"].strip(),
+            row.get("parent_code", "").strip(),
+        )
         parent = existing.get(parent_code) if parent_code else None
         if level not in order:
             errors.append(f"{code}: level {level!r} is not one of {', '.join(order)}")
@@ -414,7 +423,9 @@ def household_register(
         action=ChangeAction.CREATE,
         entity=AttributeEntity.HOUSEHOLD,
         entity_id=household.pk,
-        changes=_changes({}, {**_snapshot(household, HOUSEHOLD_FIELDS), "attributes": household.attributes, "head": head}),
+        changes=_changes(
+            {}, {**_snapshot(household, HOUSEHOLD_FIELDS), "attributes": household.attributes, "head": head}
+        ),
         note="Registered with duplicates confirmed by the officer" if duplicates_confirmed else "",
     )
     for member in built:
@@ -431,7 +442,9 @@ def household_register(
 
 
 @transaction.atomic
-def household_update(*, acting_user, household: Household, values: dict, attributes: dict | None = None, note: str = "") -> Household:
+def household_update(
+    *, acting_user, household: Household, values: dict, attributes: dict | None = None, note: str = ""
+) -> Household:
     """Edit a household's own fields (not its members); moving village is `household_move`."""
     _require_editor(acting_user)
     household = Household.objects.select_for_update().get(pk=household.pk)
@@ -445,7 +458,9 @@ def household_update(*, acting_user, household: Household, values: dict, attribu
     errors: dict[str, list[str]] = {}
     if attributes is not None:
         try:
-            household.attributes = clean_attributes(AttributeEntity.HOUSEHOLD, attributes, existing=household.attributes)
+            household.attributes = clean_attributes(
+                AttributeEntity.HOUSEHOLD, attributes, existing=household.attributes
+            )
         except ValidationError as problem:
             errors.update(problem.message_dict)
     try:
@@ -458,14 +473,27 @@ def household_update(*, acting_user, household: Household, values: dict, attribu
     changes = _changes(before, {**_snapshot(household, HOUSEHOLD_FIELDS), "attributes": household.attributes})
     if changes:
         household.save()
-        _record(household, actor=acting_user, action=ChangeAction.UPDATE, entity=AttributeEntity.HOUSEHOLD,
-                entity_id=household.pk, changes=changes, note=note)
+        _record(
+            household,
+            actor=acting_user,
+            action=ChangeAction.UPDATE,
+            entity=AttributeEntity.HOUSEHOLD,
+            entity_id=household.pk,
+            changes=changes,
+            note=note,
+        )
     return household
 
 
 @transaction.atomic
 def household_move(
-    *, acting_user, household: Household, village: Location, address: str = "", gps_latitude=None, gps_longitude=None,
+    *,
+    acting_user,
+    household: Household,
+    village: Location,
+    address: str = "",
+    gps_latitude=None,
+    gps_longitude=None,
     note: str = "",
 ) -> Household:
     """The household moved to another village (possibly another district, if the officer may see both)."""
@@ -480,8 +508,15 @@ def household_move(
     household.address, household.gps_latitude, household.gps_longitude = address.strip(), gps_latitude, gps_longitude
     validate_household(household)
     household.save()
-    _record(household, actor=acting_user, action=ChangeAction.HOUSEHOLD_MOVE, entity=AttributeEntity.HOUSEHOLD,
-            entity_id=household.pk, changes=_changes(before, _snapshot(household, ("village", "address", "gps_latitude", "gps_longitude"))), note=note)
+    _record(
+        household,
+        actor=acting_user,
+        action=ChangeAction.HOUSEHOLD_MOVE,
+        entity=AttributeEntity.HOUSEHOLD,
+        entity_id=household.pk,
+        changes=_changes(before, _snapshot(household, ("village", "address", "gps_latitude", "gps_longitude"))),
+        note=note,
+    )
     return household
 
 
@@ -498,12 +533,21 @@ def household_change_head(*, acting_user, household: Household, new_head: Member
     if old_head and old_head.pk == new_head.pk:
         return household
     if old_head is not None and old_head.relationship == Relationship.HEAD:
-        Member.objects.filter(pk=old_head.pk).update(relationship=Relationship.OTHER_RELATIVE, updated_at=timezone.now())
+        Member.objects.filter(pk=old_head.pk).update(
+            relationship=Relationship.OTHER_RELATIVE, updated_at=timezone.now()
+        )
     Member.objects.filter(pk=new_head.pk).update(relationship=Relationship.HEAD, updated_at=timezone.now())
     household.head = new_head
     household.save(update_fields=["head", "updated_at"])
-    _record(household, actor=acting_user, action=ChangeAction.HEAD_CHANGE, entity=AttributeEntity.HOUSEHOLD,
-            entity_id=household.pk, changes={"head": [_as_json(old_head), _as_json(new_head)]}, note=note)
+    _record(
+        household,
+        actor=acting_user,
+        action=ChangeAction.HEAD_CHANGE,
+        entity=AttributeEntity.HOUSEHOLD,
+        entity_id=household.pk,
+        changes={"head": [_as_json(old_head), _as_json(new_head)]},
+        note=note,
+    )
     return household
 
 
@@ -520,8 +564,15 @@ def household_set_status(*, acting_user, household: Household, status: str, note
     before = household.status
     household.status = status
     household.save(update_fields=["status", "updated_at"])
-    _record(household, actor=acting_user, action=ChangeAction.UPDATE, entity=AttributeEntity.HOUSEHOLD,
-            entity_id=household.pk, changes={"status": [before, status]}, note=note)
+    _record(
+        household,
+        actor=acting_user,
+        action=ChangeAction.UPDATE,
+        entity=AttributeEntity.HOUSEHOLD,
+        entity_id=household.pk,
+        changes={"status": [before, status]},
+        note=note,
+    )
     return household
 
 
@@ -530,8 +581,13 @@ def household_set_status(*, acting_user, household: Household, status: str, note
 
 @transaction.atomic
 def member_add(
-    *, acting_user, household: Household, values: dict, attributes: dict | None = None,
-    event: str = ChangeAction.CREATE, note: str = "",
+    *,
+    acting_user,
+    household: Household,
+    values: dict,
+    attributes: dict | None = None,
+    event: str = ChangeAction.CREATE,
+    note: str = "",
 ) -> Member:
     """Add a member: a birth, a person moving in, or one missed at registration."""
     _require_editor(acting_user)
@@ -546,19 +602,31 @@ def member_add(
         if not member.date_of_birth:
             raise ValidationError({"date_of_birth": ["A birth needs the date of birth."]})
         if member.age_on(timezone.localdate()) > 1:
-            raise ValidationError({"date_of_birth": ["A birth is recorded within a year; add an older child as a member."]})
+            raise ValidationError(
+                {"date_of_birth": ["A birth is recorded within a year; add an older child as a member."]}
+            )
     validate_member(member)
     _save_member(member)
     if household.head_id is None:
         household.head = member
         household.save(update_fields=["head", "updated_at"])
-    _record(household, actor=acting_user, action=event, entity=AttributeEntity.MEMBER, entity_id=member.pk, member=member,
-            changes=_changes({}, {**_snapshot(member, MEMBER_FIELDS), "attributes": member.attributes}), note=note)
+    _record(
+        household,
+        actor=acting_user,
+        action=event,
+        entity=AttributeEntity.MEMBER,
+        entity_id=member.pk,
+        member=member,
+        changes=_changes({}, {**_snapshot(member, MEMBER_FIELDS), "attributes": member.attributes}),
+        note=note,
+    )
     return member
 
 
 @transaction.atomic
-def member_update(*, acting_user, member: Member, values: dict, attributes: dict | None = None, note: str = "") -> Member:
+def member_update(
+    *, acting_user, member: Member, values: dict, attributes: dict | None = None, note: str = ""
+) -> Member:
     _require_editor(acting_user)
     member = Member.objects.select_for_update().select_related("household").get(pk=member.pk)
     _require_district(acting_user, member.household.district)
@@ -588,8 +656,16 @@ def member_update(*, acting_user, member: Member, values: dict, attributes: dict
     changes = _changes(before, {**_snapshot(member, MEMBER_FIELDS), "attributes": member.attributes})
     if changes:
         _save_member(member)
-        _record(member.household, actor=acting_user, action=ChangeAction.UPDATE, entity=AttributeEntity.MEMBER,
-                entity_id=member.pk, member=member, changes=changes, note=note)
+        _record(
+            member.household,
+            actor=acting_user,
+            action=ChangeAction.UPDATE,
+            entity=AttributeEntity.MEMBER,
+            entity_id=member.pk,
+            member=member,
+            changes=changes,
+            note=note,
+        )
     return member
 
 
@@ -598,7 +674,9 @@ def _member_leaves(*, acting_user, member: Member, status: str, on: datetime.dat
     member = Member.objects.select_for_update().select_related("household").get(pk=member.pk)
     _require_district(acting_user, member.household.district)
     if member.status != MemberStatus.PRESENT:
-        raise ValidationError({"status": [f"{member.full_name} is already recorded as {member.get_status_display().lower()}."]})
+        raise ValidationError(
+            {"status": [f"{member.full_name} is already recorded as {member.get_status_display().lower()}."]}
+        )
     if on > timezone.localdate():
         raise ValidationError({"status_date": ["The date cannot be in the future."]})
     if member.date_of_birth and on < member.date_of_birth:
@@ -606,34 +684,67 @@ def _member_leaves(*, acting_user, member: Member, status: str, on: datetime.dat
     member.status, member.status_date = status, on
     member.save(update_fields=["status", "status_date", "updated_at"])
     household = member.household
-    _record(household, actor=acting_user, action=action, entity=AttributeEntity.MEMBER, entity_id=member.pk, member=member,
-            changes={"status": [MemberStatus.PRESENT, status], "status_date": [None, on.isoformat()]}, note=note)
+    _record(
+        household,
+        actor=acting_user,
+        action=action,
+        entity=AttributeEntity.MEMBER,
+        entity_id=member.pk,
+        member=member,
+        changes={"status": [MemberStatus.PRESENT, status], "status_date": [None, on.isoformat()]},
+        note=note,
+    )
     if household.head_id == member.pk:
         household.head = None
         household.save(update_fields=["head", "updated_at"])
-        _record(household, actor=acting_user, action=ChangeAction.HEAD_CHANGE, entity=AttributeEntity.HOUSEHOLD,
-                entity_id=household.pk, changes={"head": [_as_json(member), None]},
-                note="The head left the household; choose a new head.")
+        _record(
+            household,
+            actor=acting_user,
+            action=ChangeAction.HEAD_CHANGE,
+            entity=AttributeEntity.HOUSEHOLD,
+            entity_id=household.pk,
+            changes={"head": [_as_json(member), None]},
+            note="The head left the household; choose a new head.",
+        )
     return member
 
 
 @transaction.atomic
 def member_record_death(*, acting_user, member: Member, date_of_death: datetime.date, note: str = "") -> Member:
-    return _member_leaves(acting_user=acting_user, member=member, status=MemberStatus.DECEASED, on=date_of_death,
-                          action=ChangeAction.DEATH, note=note)
+    return _member_leaves(
+        acting_user=acting_user,
+        member=member,
+        status=MemberStatus.DECEASED,
+        on=date_of_death,
+        action=ChangeAction.DEATH,
+        note=note,
+    )
 
 
 @transaction.atomic
 def member_move_out(*, acting_user, member: Member, moved_on: datetime.date, note: str = "") -> Member:
-    return _member_leaves(acting_user=acting_user, member=member, status=MemberStatus.MOVED_OUT, on=moved_on,
-                          action=ChangeAction.MOVE_OUT, note=note)
+    return _member_leaves(
+        acting_user=acting_user,
+        member=member,
+        status=MemberStatus.MOVED_OUT,
+        on=moved_on,
+        action=ChangeAction.MOVE_OUT,
+        note=note,
+    )
 
 
 @transaction.atomic
-def member_transfer(*, acting_user, member: Member, to_household: Household, relationship: str, note: str = "") -> Member:
+def member_transfer(
+    *, acting_user, member: Member, to_household: Household, relationship: str, note: str = ""
+) -> Member:
     """A registered person moves into another registered household: one person, two histories."""
     _require_editor(acting_user)
-    households = {h.pk: h for h in Household.objects.select_for_update().filter(pk__in=[member.household_id, to_household.pk]).order_by("pk")}
+    households = {
+        h.pk: h
+        for h in Household.objects.select_for_update()
+        .filter(pk__in=[member.household_id, to_household.pk])
+        .order_by("pk")
+    }
     member = Member.objects.select_for_update().get(pk=member.pk)
     source, target = households[member.household_id], households[to_household.pk]
     _require_district(acting_user, source.district)
@@ -650,15 +761,38 @@ def member_transfer(*, acting_user, member: Member, to_household: Household, rel
     member.household, member.relationship = target, relationship
     member.status, member.status_date = MemberStatus.PRESENT, None
     member.save(update_fields=["household", "relationship", "status", "status_date", "updated_at"])
-    _record(source, actor=acting_user, action=ChangeAction.MOVE_OUT, entity=AttributeEntity.MEMBER, entity_id=member.pk,
-            member=member, changes={"household": [source.number, target.number], "relationship": [before_relationship, None]}, note=note)
-    _record(target, actor=acting_user, action=ChangeAction.MOVE_IN, entity=AttributeEntity.MEMBER, entity_id=member.pk,
-            member=member, changes={"household": [source.number, target.number], "relationship": [None, relationship]}, note=note)
+    _record(
+        source,
+        actor=acting_user,
+        action=ChangeAction.MOVE_OUT,
+        entity=AttributeEntity.MEMBER,
+        entity_id=member.pk,
+        member=member,
+        changes={"household": [source.number, target.number], "relationship": [before_relationship, None]},
+        note=note,
+    )
+    _record(
+        target,
+        actor=acting_user,
+        action=ChangeAction.MOVE_IN,
+        entity=AttributeEntity.MEMBER,
+        entity_id=member.pk,
+        member=member,
+        changes={"household": [source.number, target.number], "relationship": [None, relationship]},
+        note=note,
+    )
     if source.head_id == member.pk:
         source.head = None
         source.save(update_fields=["head", "updated_at"])
-        _record(source, actor=acting_user, action=ChangeAction.HEAD_CHANGE, entity=AttributeEntity.HOUSEHOLD,
-                entity_id=source.pk, changes={"head": [_as_json(member), None]}, note="The head moved to another household.")
+        _record(
+            source,
+            actor=acting_user,
+            action=ChangeAction.HEAD_CHANGE,
+            entity=AttributeEntity.HOUSEHOLD,
+            entity_id=source.pk,
+            changes={"head": [_as_json(member), None]},
+            note="The head moved to another household.",
+        )
     return member
 
 
@@ -679,6 +813,12 @@ def member_delete(*, acting_user, member: Member, reason: str) -> None:
     member_id = member.pk
     ChangeEntry.objects.filter(member_id=member_id).update(member=None)
     member.delete()
-    _record(household, actor=acting_user, action=ChangeAction.DELETE, entity=AttributeEntity.MEMBER, entity_id=member_id,
-            changes={field: [_as_json(value), None] for field, value in old.items() if value not in (None, "", {}, False)},
-            note=reason)
+    _record(
+        household,
+        actor=acting_user,
+        action=ChangeAction.DELETE,
+        entity=AttributeEntity.MEMBER,
+        entity_id=member_id,
+        changes={field: [_as_json(value), None] for field, value in old.items() if value not in (None, "", {}, False)},
+        note=reason,
+    )

@@ -19,6 +19,15 @@ MINISTRY_PERMISSIONS = {
         "importjob": ("view",),
         "householdnumbersequence": ("view",),
     },
+    "programmes": {
+        "agency": ("view", "add", "change"),
+        "programme": ("view", "add", "change"),
+        "programmedistrict": ("view", "add", "change", "delete"),
+        "ruleversion": ("view",),
+        "recomputerun": ("view",),
+        "eligibilityresult": ("view",),
+        "eligibilitychange": ("view",),
+    },
     "spf": {"user": ("view", "add", "change")},
 }
 
@@ -31,9 +40,7 @@ def ministry_staff_group() -> Group:
         for model, actions in models.items()
         for action in actions
     ]
-    permissions = Permission.objects.filter(
-        content_type__app_label__in=list(MINISTRY_PERMISSIONS), codename__in=wanted
-    )
+    permissions = Permission.objects.filter(content_type__app_label__in=list(MINISTRY_PERMISSIONS), codename__in=wanted)
     group.permissions.set(permissions)
     return group
 
