@@ -18,7 +18,9 @@ class AgencyKind(models.TextChoices):
 
 
 class Agency(models.Model):
-    code = models.CharField(max_length=16, unique=True, help_text="Short capitals, e.g. MCDSS. Used in user names and the API.")
+    code = models.CharField(
+        max_length=16, unique=True, help_text="Short capitals, e.g. MCDSS. Used in user names and the API."
+    )
     name = models.CharField(max_length=160)
     kind = models.CharField(max_length=16, choices=AgencyKind.choices)
     focal_point_name = models.CharField("focal point", max_length=120, blank=True)
@@ -74,7 +76,9 @@ class EnrolmentMode(models.TextChoices):
 
 
 class Programme(models.Model):
-    code = models.CharField(max_length=16, unique=True, help_text="Short capitals, e.g. SCT. Used in the API and commands.")
+    code = models.CharField(
+        max_length=16, unique=True, help_text="Short capitals, e.g. SCT. Used in the API and commands."
+    )
     name = models.CharField(max_length=160)
     agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="programmes")
     description = models.TextField(help_text="In plain words for citizens: what it gives and who it is for.")
@@ -82,7 +86,10 @@ class Programme(models.Model):
     target_unit = models.CharField(max_length=16, choices=TargetUnit.choices, default=TargetUnit.HOUSEHOLD)
     status = models.CharField(max_length=16, choices=ProgrammeStatus.choices, default=ProgrammeStatus.DRAFT)
     frequency = models.CharField(max_length=16, choices=BenefitFrequency.choices, default=BenefitFrequency.MONTHLY)
-    currency = models.CharField(max_length=3, help_text="ISO 4217 code (three capitals); the country's currency unless the programme pays in another.")
+    currency = models.CharField(
+        max_length=3,
+        help_text="ISO 4217 code (three capitals); the country's currency unless the programme pays in another.",
+    )
     enrolment_mode = models.CharField(max_length=16, choices=EnrolmentMode.choices, default=EnrolmentMode.REFERRAL)
     documents = models.JSONField(default=list, blank=True, help_text="What a person must bring, one item each.")
     districts = models.ManyToManyField("registry.Location", through="ProgrammeDistrict", related_name="programmes")
@@ -106,8 +113,12 @@ class ProgrammeDistrict(models.Model):
     district = models.ForeignKey(
         "registry.Location", on_delete=models.PROTECT, related_name="+", limit_choices_to={"level": "district"}
     )
-    capacity = models.PositiveIntegerField(null=True, blank=True, help_text="Most beneficiaries at once; empty for no limit.")
-    budget = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True, help_text="Per year, in the programme's currency.")
+    capacity = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most beneficiaries at once; empty for no limit."
+    )
+    budget = models.DecimalField(
+        max_digits=14, decimal_places=2, null=True, blank=True, help_text="Per year, in the programme's currency."
+    )
 
     class Meta:
         ordering = ["programme", "district__name"]
@@ -123,7 +134,9 @@ class RuleVersion(models.Model):
     programme = models.ForeignKey(Programme, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
     eligibility_rule = models.TextField()
-    benefit_formula = models.TextField(blank=True, help_text="Empty when the programme gives no amount (in-kind, services).")
+    benefit_formula = models.TextField(
+        blank=True, help_text="Empty when the programme gives no amount (in-kind, services)."
+    )
     note = models.CharField(max_length=255, blank=True, help_text="Why it changed.")
     restored_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
@@ -180,7 +193,12 @@ class EligibilityChange(models.Model):
     household = models.ForeignKey("registry.Household", on_delete=models.CASCADE, related_name="eligibility_changes")
     programme = models.ForeignKey(Programme, on_delete=models.CASCADE, related_name="eligibility_changes")
     previous_outcome = models.CharField(max_length=20, choices=EligibilityOutcome.choices, blank=True)
-    outcome = models.CharField(max_length=20, choices=EligibilityOutcome.choices, blank=True, help_text="Empty: no longer assessed (the programme left the district, the household dissolved).")
+    outcome = models.CharField(
+        max_length=20,
+        choices=EligibilityOutcome.choices,
+        blank=True,
+        help_text="Empty: no longer assessed (the programme left the district, the household dissolved).",
+    )
     rule_version = models.ForeignKey(RuleVersion, null=True, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField(default=timezone.now)
     run = models.ForeignKey("RecomputeRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="changes")
@@ -215,7 +233,9 @@ class RecomputeRun(models.Model):
     done_steps = models.PositiveIntegerField(default=0)
     households_assessed = models.PositiveIntegerField(default=0)
     outcomes_changed = models.PositiveIntegerField(default=0)
-    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

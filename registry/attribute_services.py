@@ -117,3 +117,19 @@ def _changes_refused_in_use(definition: AttributeDefinition) -> dict[str, list[s
         if still_held:
             errors["allowed_values"] = [f"These values are still held and cannot be removed: {', '.join(still_held)}."]
     return errors
+
+
+def attribute_definition_ensure(
+    *, entity: str, key: str, label: str, type: str, allowed_values=(), required: bool = False, help_text: str = ""
+) -> AttributeDefinition:
+    """Create a definition if it does not exist (configuration loaders, the demo); an existing one is left as staff set it."""
+    definition = AttributeDefinition.objects.filter(entity=entity, key=key).first()
+    if definition is not None:
+        return definition
+    definition = AttributeDefinition(
+        entity=entity, key=key, label=label, type=type, allowed_values=list(allowed_values), required=required,
+        help_text=help_text,
+    )
+    definition.full_clean()
+    definition.save()
+    return definition

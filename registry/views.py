@@ -22,6 +22,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET, require_http_methods
 
+from programmes.selectors import household_programme_panel
+
 from . import services
 from .attributes import active_definitions
 from .display import attribute_display, attribute_labels, history_rows, member_age, member_disability
@@ -256,6 +258,7 @@ def household_page(request: HttpRequest, pk: int) -> HttpResponse:
             "history": history_rows(history_page.object_list, attribute_labels=labels),
             "history_page": history_page,
             "can_edit": request.user.can_edit_registry,
+            "programme_panel": household_programme_panel(household=household),
         },
     )
 

@@ -78,3 +78,22 @@ def front_desk_by_district(users: list[User]) -> dict[str, int]:
             for district in user.districts.order_by("code"):
                 desks.setdefault(district.code, user.pk)
     return desks
+
+
+@transaction.atomic
+def demo_programme_officers_ensure(*, agencies, password: str | None = None) -> list[User]:
+    """One programme officer per demo agency, `officer_<agency code in lower case>`, seeing the demo districts."""
+    password = password or settings.DEMO_PASSWORD
+    districts = list(Location.objects.filter(level=LocationLevel.DISTRICT, code__in=current_country().demo_districts))
+    officers = []
+    for agency in agencies:
+        user, created = User.objects.get_or_create(
+            username=f"officer_{agency.code.lower()}", defaults={"role": Role.PROGRAMME_OFFICER, "agency": agency}
+        )
+        if created:
+            user.set_password(password)
+        user.role, user.agency = Role.PROGRAMME_OFFICER, agency
+        user.save()
+        user.districts.set(districts)
+        officers.append(user)
+    return officers

@@ -12,6 +12,7 @@ handler500 = "spf.api.errors.server_error"
 
 api_v1 = [
     path("auth/token/", ObtainToken.as_view(), name="api-token"),
+    path("", include("programmes.api.urls")),
     path("", include("registry.api.urls")),
 ]
 
@@ -27,5 +28,6 @@ urlpatterns = [
     # An unknown API address gets the API's JSON 404 even with DEBUG on.
     re_path(r"^api/", not_found),
     path("imports/", include("registry.import_urls")),
+    path("programmes/", include("programmes.urls")),
     path("", include("registry.urls")),
 ]

@@ -3,12 +3,19 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from programmes.demo import demo_catalogue_ensure, demo_eligibility_compute
 from registry.countries import current_country
 from registry.demo import CHUNK_SIZE, demo_locations_ensure, population_seed
-from spf.demo import demo_logins, demo_users_ensure, front_desk_by_district
+from spf.demo import demo_logins, demo_programme_officers_ensure, demo_users_ensure, front_desk_by_district
 
 
 class Command(BaseCommand):
+    """The whole demo: the registry's population, the programmes' catalogue and every role's login.
+
+    It lives in `spf`, the project package, because it spans the apps; each
+    part is seeded by the app that owns it.
+    """
+
     help = (
         "Seed a deterministic synthetic population over the demo districts, and the demo users. "
         "Running it again adds only households not yet seeded for that seed."
@@ -17,9 +24,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--households", type=int, default=3000, help="Households wanted for this seed in total.")
         parser.add_argument("--seed", type=int, default=2026, help="The same seed gives the same population.")
+        parser.add_argument(
+            "--skip-eligibility", action="store_true", help="Do not assess the households against the demo programmes."
+        )
         parser.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help="Households written per transaction.")
 
-    def handle(self, *args, households: int, seed: int, chunk_size: int, **options):
+    def handle(self, *args, households: int, seed: int, chunk_size: int, skip_eligibility: bool = False, **options):
         if households < 0 or chunk_size < 1:
             raise CommandError("--households must be 0 or more and --chunk-size at least 1.")
         started = time.monotonic()
@@ -53,6 +63,16 @@ class Command(BaseCommand):
             )
         else:
             self.stdout.write(f"Seed {seed}: {report.already:,} households already seeded; nothing added.")
+        ministry = next(user for user in users if user.sees_every_district)
+        catalogue = demo_catalogue_ensure(country=current_country(), acting_user=ministry)
+        users += demo_programme_officers_ensure(agencies=catalogue.agencies, password=settings.DEMO_PASSWORD)
+        if catalogue.programmes and not skip_eligibility and (report.households_added or catalogue.created):
+            assessed_from = time.monotonic()
+            assessed = demo_eligibility_compute()
+            self.stdout.write(
+                f"Eligibility: {assessed:,} assessments for {len(catalogue.programmes)} programmes "
+                f"in {time.monotonic() - assessed_from:,.1f} s."
+            )
         self.stdout.write("\nDemo logins:")
         rows = [("username", "role", "districts", "password"), *demo_logins(users)]
         widths = [max(len(row[i]) for row in rows) for i in range(4)]

@@ -1,0 +1,31 @@
+"""Keeps eligibility fresh when the registry changes (after its commit)."""
+
+from django.dispatch import receiver
+
+from registry.signals import households_changed
+
+# Above this many households in one announcement (an import), re-assess their
+# districts in bulk rather than one household at a time: one set-based step
+# per 50,000 households beats thousands of small tasks.
+BULK_THRESHOLD = 500
+# Households per task when assessed one by one.
+HOUSEHOLDS_PER_TASK = 50
+
+
+@receiver(households_changed)
+def reassess_changed_households(sender, household_ids, district_ids=(), **kwargs):
+    from .models import RecomputeRun
+    from .tasks import recompute_households, recompute_run_execute
+
+    if district_ids or len(household_ids) > BULK_THRESHOLD:
+        from registry.models import Household
+
+        districts = set(district_ids) or set(
+            Household.objects.filter(pk__in=household_ids).values_list("district_id", flat=True).distinct()
+        )
+        for district_id in sorted(districts):
+            run = RecomputeRun.objects.create(district_id=district_id, reason="registry changed in bulk")
+            recompute_run_execute.delay(run.pk)
+        return
+    for start in range(0, len(household_ids), HOUSEHOLDS_PER_TASK):
+        recompute_households.delay(household_ids[start : start + HOUSEHOLDS_PER_TASK])
