@@ -131,7 +131,7 @@ def test_the_panel_groups_programmes_with_reasons_amount_and_documents(desk, sct
     text = page.text
     assert 'id="programmes"' in text
     assert "ZMW 400.00" in text and "every month, estimated" in text
-    assert "✓" in text and "<code>household.size &gt;= 3</code>" in text
+    assert "✓" in text and "number of members is at least 3" in text
     assert (
         "Documents to bring:</span> National registration card of the head; A letter from the village headman" in text
     )
