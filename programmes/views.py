@@ -39,7 +39,8 @@ def how_to_enrol(programme: Programme) -> str:
     return f"The one-stop shop refers the household to {programme.agency.name}, which decides and enrols."
 
 
-@login_required
+# The catalogue holds no personal data: it is public, for the citizen at the
+# window or at home as much as for the officer.
 @require_GET
 def catalogue(request: HttpRequest) -> HttpResponse:
     """What programmes exist here and who they are for; "here" is the user's districts unless they ask for all."""
@@ -73,7 +74,6 @@ def catalogue(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
 @require_GET
 def programme_page(request: HttpRequest, code: str) -> HttpResponse:
     try:

@@ -114,8 +114,8 @@ def test_a_draft_programme_page_is_for_ministry_staff_only(client, desk, samfya,
     assert client.get("/programmes/NEW/").status_code == 200
 
 
-def test_the_catalogue_needs_a_login(client, sct):
-    response = client.get(CATALOGUE)
+def test_re_checking_a_household_needs_a_login(client, sct, samfya_village):
+    response = client.post("/programmes/households/1/recheck/")
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
 
 
@@ -224,3 +224,16 @@ def test_the_panel_costs_the_same_queries_for_one_programme_or_many(desk, samfya
         page = desk.get(household_url(household))
     assert len(page.context["programme_panel"].eligible) == 4
     assert len(four) == len(one)
+
+
+def test_the_catalogue_is_public_and_shows_only_active_programmes(client, samfya, ministry_user):
+    from programmes.tests.catalogue_helpers import make_programme
+
+    active = make_programme(code="PUB", districts=[samfya], acting_user=ministry_user, name="Public programme")
+    draft = make_programme(code="DRF", districts=[samfya], acting_user=ministry_user, name="Draft programme", status="draft")
+    response = client.get("/programmes/")
+    assert response.status_code == 200
+    assert active.name in response.content.decode()
+    assert draft.name not in response.content.decode()
+    assert client.get("/programmes/pub/").status_code == 200
+    assert client.get("/programmes/drf/").status_code == 404
