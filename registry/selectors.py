@@ -280,13 +280,29 @@ def member_duplicate_candidates(
     keys = names.name_keys(first_name, last_name)
     if not keys:
         return []
-    pool = list(_keys_contain(queryset, keys)[:NAME_CANDIDATE_LIMIT])
+    # At a million households a common name matches thousands of people and
+    # only NAME_CANDIDATE_LIMIT are scored: look in the same village first, then
+    # the same district, then everywhere the user sees, so the person most
+    # likely to be the same is never cut off by the limit.
+    def near_first(candidates: QuerySet[Member]) -> list[Member]:
+        found: dict[int, Member] = {}
+        tiers = []
+        if village is not None:
+            tiers.append(candidates.filter(household__village=village))
+            tiers.append(candidates.filter(household__district_id=village.district_id).exclude(household__village=village))
+        tiers.append(candidates)
+        for tier in tiers:
+            if len(found) >= NAME_CANDIDATE_LIMIT:
+                break
+            for member in tier[: NAME_CANDIDATE_LIMIT - len(found)]:
+                found.setdefault(member.pk, member)
+        return list(found.values())
+
+    pool = near_first(_keys_contain(queryset, keys))
     # Someone may be registered under another of their names.
     if other_names:
         seen = {m.pk for m in pool}
-        pool += [
-            m for m in _keys_contain(queryset, names.name_keys(other_names))[:NAME_CANDIDATE_LIMIT] if m.pk not in seen
-        ]
+        pool += [m for m in near_first(_keys_contain(queryset, names.name_keys(other_names))) if m.pk not in seen]
 
     candidates = []
     for member in pool:

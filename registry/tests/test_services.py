@@ -299,3 +299,21 @@ def test_two_desks_registering_at_once_never_get_the_same_number(samfya_officer,
         thread.join()
     assert not problems
     assert sorted(numbers) == [f"SAM-{n:06d}" for n in range(1, 7)]
+
+
+def test_the_same_village_is_searched_first_when_a_name_is_common(samfya_officer, samfya_village, samfya, monkeypatch):
+    from registry import selectors
+
+    elsewhere = make_village(samfya, suffix="9")
+    for day in range(1, 4):
+        household_register(acting_user=samfya_officer, village=elsewhere, duplicates_confirmed=True,
+                           members=[person(date_of_birth=datetime.date(1970, 1, day))])
+    original = household_register(acting_user=samfya_officer, village=samfya_village, duplicates_confirmed=True,
+                                  members=[person()])
+    # Only two candidates are scored: the one in the same village must be among them.
+    monkeypatch.setattr(selectors, "NAME_CANDIDATE_LIMIT", 2)
+    found = selectors.member_duplicate_candidates(
+        acting_user=samfya_officer, first_name="Mary", last_name="Mwanza",
+        date_of_birth=datetime.date(1980, 5, 17), village=samfya_village,
+    )
+    assert found[0].member.household == original
