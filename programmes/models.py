@@ -17,6 +17,12 @@ class AgencyKind(models.TextChoices):
     PARTNER = "partner", "Development partner"
 
 
+class ReferralDelivery(models.TextChoices):
+    QUEUE = "queue", "Officers work a queue in this system"
+    PULL = "pull", "Its system pulls referrals over the API"
+    WEBHOOK = "webhook", "The window pushes each referral to its system"
+
+
 class Agency(models.Model):
     code = models.CharField(
         max_length=16, unique=True, help_text="Short capitals, e.g. MCDSS. Used in user names and the API."
@@ -29,11 +35,25 @@ class Agency(models.Model):
     phone = models.CharField(max_length=32, blank=True)
     address = models.CharField(max_length=255, blank=True)
     active = models.BooleanField(default=True)
+    referral_delivery = models.CharField(
+        max_length=16, choices=ReferralDelivery.choices, default=ReferralDelivery.QUEUE,
+        help_text="How this agency receives the referrals the window sends it.",
+    )
+    webhook_url = models.URLField(blank=True, help_text="For push delivery: where each referral is POSTed.")
+    webhook_secret = models.CharField(
+        max_length=128, blank=True, help_text="For push delivery: the shared secret that signs each request (HMAC-SHA256)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "agencies"
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(referral_delivery="webhook") | (~models.Q(webhook_url="") & ~models.Q(webhook_secret="")),
+                name="agency_webhook_needs_url_and_secret",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"
@@ -75,6 +95,12 @@ class EnrolmentMode(models.TextChoices):
     DIRECT = "direct", "Direct at the window"
 
 
+class AutoReferral(models.TextChoices):
+    OFF = "off", "No automatic referrals"
+    SUGGEST = "suggest", "Suggest a referral for an officer to confirm"
+    CREATE = "create", "Send a referral at once"
+
+
 class Programme(models.Model):
     code = models.CharField(
         max_length=16, unique=True, help_text="Short capitals, e.g. SCT. Used in the API and commands."
@@ -92,6 +118,14 @@ class Programme(models.Model):
     )
     enrolment_mode = models.CharField(max_length=16, choices=EnrolmentMode.choices, default=EnrolmentMode.REFERRAL)
     documents = models.JSONField(default=list, blank=True, help_text="What a person must bring, one item each.")
+    auto_referral = models.CharField(
+        max_length=16, choices=AutoReferral.choices, default=AutoReferral.SUGGEST,
+        help_text="What happens when a household becomes eligible and is not yet referred or enrolled.",
+    )
+    referral_sla_days = models.PositiveSmallIntegerField(
+        "days to act on a referral", default=14,
+        help_text="The agency's service-level agreement: a referral is due this many days after it is sent.",
+    )
     districts = models.ManyToManyField("registry.Location", through="ProgrammeDistrict", related_name="programmes")
     current_version = models.ForeignKey(
         "RuleVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
