@@ -16,26 +16,38 @@ The field rules are the registry's own (`validate_member`, `clean_attributes`,
 the country's national ID pattern); this module only turns spreadsheet cells
 into values and does the checks that a one-household form never needs
 (uniqueness inside the file, households spread over many rows).
+
+Speed (design target: 100,000 households in a minute; bench/import-results.md):
+a member row is checked by `MemberRowCheck`, which does what
+`refresh_member_keys` and `validate_member` do without a model instance per
+row and remembers what repeats (tests hold it to the same values and words as
+those two, which stay the reference); a checked row is kept as a `MemberDraft`,
+not a model instance. On PostgreSQL the rows are written with COPY and the
+members' history with one INSERT … SELECT; elsewhere with `bulk_create`.
 """
 
 import csv
 import datetime
 import gc
 import io
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from functools import partial
+from functools import lru_cache, partial
+from itertools import chain
+from operator import attrgetter, itemgetter
 from pathlib import PurePath
 from typing import Any
 
 import openpyxl
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.core.validators import MaxLengthValidator
+from django.db import connection, models, transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
@@ -70,8 +82,6 @@ from .services import (
     MEMBER_FIELDS,
     _as_json,
     allocate_household_numbers,
-    refresh_member_keys,
-    validate_member,
 )
 from .signals import announce_households_changed
 
@@ -110,11 +120,12 @@ class ImportFileError(Exception):
 def _cyclic_gc_paused():
     """Pause Python's cyclic garbage collector while a file's rows are held in memory.
 
-    An import keeps a model instance per row (about a million objects at
-    100,000 households); each full collection walks all of them, and they are
-    triggered ever more often as the objects grow: measured, a third of the
-    import's time. Reference counting still frees everything that is dropped;
-    the few cycles (a household and its head) are collected afterwards.
+    An import keeps an object per row and per household (over half a million
+    at 100,000 households, with their values); each full collection walks all
+    of them, and they are triggered ever more often as the objects grow:
+    measured with model instances, a third of the import's time. Reference
+    counting still frees everything that is dropped; the few cycles are
+    collected afterwards.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -451,6 +462,8 @@ def _header_names(header) -> list[str]:
 
 
 def _text(cell: Any) -> str:
+    if type(cell) is str:  # every CSV cell: the common case first
+        return cell.strip()
     if cell is None:
         return ""
     if isinstance(cell, float) and cell.is_integer():
@@ -479,6 +492,16 @@ def _spellings(choices) -> dict[str, str]:
 CHOICE_SPELLINGS = {choices: _spellings(choices) for choices in (Relationship, SchoolAttendance, WorkStatus, Sex)}
 
 
+# The cell readers below are pure, and a file repeats the same few values in a
+# column (sex, relationship, yes/no, dates of birth) hundreds of thousands of
+# times: each distinct value is read once. `typed`, because 1, 1.0 and True are
+# equal keys but different cells (an Excel number, a CSV text, a ticked box).
+# A bad cell raises, and exceptions are not remembered: a bad value costs its
+# reading each time, which only a bad file pays.
+_remembered = lru_cache(maxsize=65_536, typed=True)
+
+
+@_remembered
 def _choice(cell: Any, choices) -> str:
     text = _text(cell).lower()
     if not text:
@@ -489,6 +512,7 @@ def _choice(cell: Any, choices) -> str:
         raise CellProblem(f"'{_text(cell)}' is not one of: {', '.join(str(v) for v in choices.values if v)}.") from None
 
 
+@_remembered
 def _sex(cell: Any) -> str:
     text = _text(cell).lower()
     if not text:
@@ -499,6 +523,7 @@ def _sex(cell: Any) -> str:
         raise CellProblem(f"'{_text(cell)}' is not F or M.") from None
 
 
+@_remembered
 def _yes_no(cell: Any) -> bool | None:
     if isinstance(cell, bool):
         return cell
@@ -512,6 +537,7 @@ def _yes_no(cell: Any) -> bool | None:
     raise CellProblem(f"'{_text(cell)}' is not yes or no.")
 
 
+@_remembered
 def _difficulty(cell: Any) -> int | None:
     text = _text(cell)
     if not text:
@@ -521,6 +547,7 @@ def _difficulty(cell: Any) -> int | None:
     raise CellProblem(f"'{text}' is not 1, 2, 3 or 4 (1 no difficulty … 4 cannot do at all).")
 
 
+@_remembered
 def _birth_date(cell: Any) -> tuple[datetime.date | None, bool]:
     """The date, and whether it is a year alone (so estimated)."""
     if isinstance(cell, datetime.datetime):
@@ -563,7 +590,7 @@ class HouseholdDraft:
     first_row: int
     cells: dict[str, str]  # the household columns as given on the first row, for comparing later rows
     household: Household | None = None
-    members: list[tuple[int, Member]] = field(default_factory=list)
+    members: list[tuple[int, "MemberDraft"]] = field(default_factory=list)
     head_row: int | None = None
     relationship_unreadable: bool = False
     bad: bool = False
@@ -600,7 +627,12 @@ class _RowProblems:
     def add_validation(
         self, row: int, problem: ValidationError, draft: HouseholdDraft, rename: dict | None = None
     ) -> None:
-        for name, messages in problem.message_dict.items():
+        self.add_messages(row, problem.message_dict, draft, rename)
+
+    def add_messages(
+        self, row: int, messages_by_field: dict[str, list[str]], draft: HouseholdDraft, rename: dict | None = None
+    ) -> None:
+        for name, messages in messages_by_field.items():
             column = (rename or {}).get(name, name)
             for message in messages:
                 self.add(row, column, message, draft)
@@ -637,6 +669,8 @@ def _validate(job: ImportJob) -> ImportPlan:
     drafts: dict[str, HouseholdDraft] = {}
     national_ids: dict[str, list[int]] = defaultdict(list)
     country = current_country()
+    member_check = MemberRowCheck(country=country, today=timezone.localdate())
+    household_check = FieldChecks(Household, skip=HOUSEHOLD_CHECK_SKIP)
     width = len(header)
 
     for number, cells in rows:
@@ -677,6 +711,8 @@ def _validate(job: ImportJob) -> ImportPlan:
                 definitions=household_definitions,
                 attribute_columns=household_attribute_columns,
                 problems=problems,
+                check=household_check,
+                today=member_check.today,
             )
         else:
             for column in HOUSEHOLD_COLUMNS:
@@ -710,6 +746,7 @@ def _validate(job: ImportJob) -> ImportPlan:
             attribute_columns=member_attribute_columns,
             problems=problems,
             country=country,
+            check=member_check,
         )
         if member is None:
             continue
@@ -776,6 +813,8 @@ def _household_from_row(
     definitions: dict,
     attribute_columns: list[str],
     problems: _RowProblems,
+    check: "FieldChecks",
+    today: datetime.date,
 ) -> Household | None:
     code = _text(row.get("village_code")).upper()
     village = villages.get(code) if code else None
@@ -802,7 +841,8 @@ def _household_from_row(
         district=village.district if isinstance(village, Location) else None,
         address=_text(row.get("address")),
         phone=_text(row.get("household_phone")),
-        registration_date=timezone.localdate(),
+        # The day the file is checked, read once for the whole file.
+        registration_date=today,
         **values,
     )
     household.phone_key = country.phone_key(household.phone)
@@ -815,13 +855,13 @@ def _household_from_row(
         )
     except ValidationError as problem:
         problems.add_validation(number, problem, draft)
-    try:
-        # The village is checked above against the user's districts (no query per row); the
-        # number, district and head are the import's to give.
-        household.full_clean(exclude=["number", "district", "head", "village"], validate_constraints=False)
-    except ValidationError as problem:
-        problems.add_validation(number, problem, draft, rename=HOUSEHOLD_FIELD_COLUMN)
+    # full_clean's field checks; the village is checked above against the user's districts (no
+    # query per row), and the number, district and head are the import's to give (HOUSEHOLD_CHECK_SKIP).
+    problems.add_messages(number, check.problems(household.__dict__), draft, rename=HOUSEHOLD_FIELD_COLUMN)
     return household
+
+
+HOUSEHOLD_CHECK_SKIP = ("number", "district", "head", "village")
 
 
 MEMBER_CELL_READERS = {
@@ -835,6 +875,255 @@ MEMBER_CELL_READERS = {
 MEMBER_TEXT_COLUMNS = ("first_name", "middle_name", "last_name", "other_names", "national_id", "phone")
 
 
+def _plain_text(field) -> bool:
+    return (
+        type(field) is models.CharField
+        and not field.choices
+        and all(type(validator) is MaxLengthValidator for validator in field.validators)
+    )
+
+
+# Combinations of a row's coded values remembered as passing. A file has a few
+# thousand; the cap keeps a pathological file (every row different) at a few
+# tens of megabytes: beyond it, rows are checked field by field, as before.
+REMEMBERED_COMBINATIONS = 200_000
+
+
+class FieldChecks:
+    """`Model.full_clean`'s field checks (`clean_fields`, without constraints) on a dict of values by attname.
+
+    It calls Django's own `Field.clean` for each field, as `clean_fields` does,
+    so the words are Django's; but once per distinct value of a field, kept for
+    the rest of the file (an import repeats the same sexes, relationships,
+    degrees and dates hundreds of thousands of times), and not at all for a
+    non-empty text under its field's length limit, which cannot fail. A row
+    whose coded values together were seen passing before is only checked on
+    its texts, dates and JSON. Anything unexpected (a bad value, an excluded
+    field) goes field by field, exactly as `clean_fields`. A model instance
+    per row and `full_clean` were two thirds of the checking time.
+    """
+
+    def __init__(self, model, *, skip: tuple[str, ...] = ()):
+        self.fields = [field for field in model._meta.fields if field.name not in skip and not field.generated]
+        # What full_clean does beyond the fields, this does not: refuse a model that would need it.
+        unique = [field.name for field in self.fields if field.unique and not field.primary_key]
+        if model.clean is not models.Model.clean or unique or model._meta.unique_together:
+            raise TypeError(f"{model.__name__} has its own clean() or unique fields {unique}: use full_clean.")
+        # Per field, what the loop needs, looked up once. A plain text field's only checks are
+        # "not blank" and the length limit: its limit is kept to skip the check of a text within it.
+        self.plan = [
+            (
+                field,
+                field.name,
+                field.attname,
+                field.blank,
+                tuple(field.empty_values),
+                field.max_length if _plain_text(field) else None,
+                # Coordinates and timestamps rarely repeat: remembering them would only fill memory.
+                not isinstance(field, (models.DecimalField, models.DateTimeField)),
+            )
+            for field in self.fields
+        ]
+        self.known: dict[tuple, tuple[str, ...]] = {}
+        # The fast path for a whole row (nothing excluded): the plain texts within their limits,
+        # the JSON fields empty, the dates each known good, and the other fields' values together
+        # (codes, degrees, yes/no: a few thousand combinations in a file) seen passing before.
+        self.texts = [(attname, limit, blank) for _f, _n, attname, blank, _e, limit, _r in self.plan if limit]
+        self.empty_only = [
+            (attname, blank, empty_values)
+            for field, _n, attname, blank, empty_values, _l, _r in self.plan
+            if isinstance(field, models.JSONField)
+        ]
+        self.singles = [
+            (field, attname, remember)
+            for field, _n, attname, _b, _e, limit, remember in self.plan
+            if not limit and isinstance(field, (models.DateField, models.DecimalField))
+        ]
+        apart = {attname for _field, attname, _remember in self.singles} | {name for name, _b, _e in self.empty_only}
+        grouped = [attname for _f, _n, attname, _b, _e, limit, _r in self.plan if not limit and attname not in apart]
+        self.group = itemgetter(*grouped) if len(grouped) > 1 else None
+        self.passed: set[tuple] = set()
+
+    def problems(self, values: dict[str, Any], *, exclude=()) -> dict[str, list[str]]:
+        """The messages by field name, in the model's field order, as `full_clean` raises them."""
+        key = None
+        if not exclude and self.group is not None:
+            key = self.group(values)
+            key = (key, tuple(map(type, key)))
+            try:
+                seen = key in self.passed
+            except TypeError:  # an unhashable value where none is expected: field by field
+                key, seen = None, False
+            if seen and self._row_passes(values):
+                return {}
+        errors = self._field_by_field(values, exclude)
+        if key is not None and not errors and len(self.passed) < REMEMBERED_COMBINATIONS:
+            self.passed.add(key)
+        return errors
+
+    def _row_passes(self, values: dict[str, Any]) -> bool:
+        for attname, limit, blank in self.texts:
+            value = values[attname]
+            if type(value) is str:
+                if len(value) > limit or not (value or blank):
+                    return False
+            elif not (blank and value is None):
+                return False
+        for attname, blank, empty_values in self.empty_only:
+            if not (blank and values[attname] in empty_values):
+                return False
+        for model_field, attname, remember in self.singles:
+            value = values[attname]
+            if value is None and model_field.blank:
+                continue
+            try:
+                messages = self.known.get((model_field.name, type(value), value))
+            except TypeError:  # not a date or a number at all: field by field
+                return False
+            if messages is None:
+                messages = self._messages(model_field, value, remember=remember)
+            if messages:
+                return False
+        return True
+
+    def _field_by_field(self, values: dict[str, Any], exclude) -> dict[str, list[str]]:
+        errors: dict[str, list[str]] = {}
+        known = self.known
+        for model_field, name, attname, blank, empty_values, limit, remember in self.plan:
+            if name in exclude:
+                continue
+            value = values[attname]
+            # As clean_fields: a field that may be blank is not checked when it is.
+            if blank and value in empty_values:
+                continue
+            if limit and type(value) is str and 0 < len(value) <= limit:
+                continue
+            try:
+                messages = known[(name, type(value), value)]
+            except KeyError:
+                messages = self._messages(model_field, value, remember=remember)
+            except TypeError:  # an unhashable value (a dict of attributes): checked every time
+                messages = self._messages(model_field, value, remember=False)
+            if messages:
+                errors[name] = list(messages)
+        return errors
+
+    def _messages(self, field, value, *, remember: bool = True) -> tuple[str, ...]:
+        """Django's own check of one field, as clean_fields runs it."""
+        try:
+            field.clean(value, None)
+            messages: tuple[str, ...] = ()
+        except ValidationError as problem:
+            messages = tuple(problem.messages)
+        if remember:
+            self.known[(field.name, type(value), value)] = messages
+        return messages
+
+
+# Member columns that are not written from a cell: the row's own id, its
+# household (known only when written) and the timestamps the database gives.
+_MEMBER_NOT_DRAFTED = ("id", "household_id", "created_at", "updated_at")
+MEMBER_DRAFT_FIELDS = tuple(
+    field.attname for field in Member._meta.concrete_fields if field.attname not in _MEMBER_NOT_DRAFTED
+)
+MEMBER_NAME_FIELDS = ("first_name", "middle_name", "last_name", "other_names")
+
+
+class MemberDraft:
+    """A checked member row: the values the registry will store, without a model instance.
+
+    A `Member` instance costs about 15 µs to build and over a kilobyte to keep;
+    half a million of them were a sixth of the import's time and most of its
+    memory. The writer turns drafts into rows (COPY) or, on SQLite, into
+    `Member` instances a batch at a time.
+    """
+
+    __slots__ = (*MEMBER_DRAFT_FIELDS, "pk")
+
+    def __init__(self, values: dict[str, Any]):
+        for name in MEMBER_DRAFT_FIELDS:
+            setattr(self, name, values[name])
+        self.pk = None
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.middle_name, self.last_name) if part)
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    def as_member(self, household: Household) -> Member:
+        return Member(household=household, **{name: getattr(self, name) for name in MEMBER_DRAFT_FIELDS})
+
+
+class MemberRowCheck:
+    """`refresh_member_keys` and `validate_member` for an import's rows, without a model instance per row.
+
+    The registry's functions stay the reference (a test runs both on a table
+    of good and bad values and asks for the same values and the same words);
+    this does the same work in the import's shape: each field's Django checks
+    are run once per distinct value and remembered (a file has few distinct
+    sexes, relationships, degrees and dates, and a name under its length limit
+    cannot fail), and each name's words and sound keys are worked out once per
+    distinct name. Like the import's call of `validate_member`, it leaves the
+    national ID to the import (checked for the whole file in a few queries).
+    """
+
+    def __init__(self, *, country, today: datetime.date):
+        self.country = country
+        # The day the file is checked: validate_member reads the clock per member, a file is
+        # checked within a minute, and the households' registration date is this day too.
+        self.today = today
+        self.defaults = {field.attname: field.get_default() for field in Member._meta.concrete_fields}
+        self.fields = FieldChecks(Member, skip=("household",))
+        # Each coded column's reader, with the values it has read (per file).
+        self.readers = [(column, reader, {}) for column, reader in MEMBER_CELL_READERS.items()]
+        self.name_parts: dict[str, tuple[str, str, list[str]]] = {}
+
+    def refresh_keys(self, values: dict[str, Any]) -> None:
+        """What `refresh_member_keys` does to a member, done to its values."""
+        values["national_id"] = (values["national_id"] or "").strip().upper() or None
+        phone = (values["phone"] or "").strip()
+        values["phone"] = phone
+        values["phone_key"] = self.country.phone_key(phone) if phone else ""
+        plain_parts: list[str] = []
+        keys: list[str] = []
+        for name in MEMBER_NAME_FIELDS:
+            normal, plain, name_keys = self._name(values[name])
+            values[name] = normal
+            if plain:
+                plain_parts.append(plain)
+            for key in name_keys:
+                if key not in keys:
+                    keys.append(key)
+        # The same text as names.plain and names.name_keys_text over the four names joined:
+        # words never run across the space between two names.
+        values["search_name"] = " ".join(plain_parts)[:400]
+        values["name_keys"] = (f" {' '.join(keys)} " if keys else "")[:400]
+
+    def _name(self, raw: str | None) -> tuple[str, str, list[str]]:
+        parts = self.name_parts.get(raw)
+        if parts is None:
+            normal = " ".join((raw or "").split())
+            parts = self.name_parts[raw] = (normal, names.plain(normal), names.name_keys(normal))
+        return parts
+
+    def problems(self, values: dict[str, Any], *, exclude=()) -> dict[str, list[str]]:
+        """The messages `validate_member` gives for these values (national ID left out), by field, in its order."""
+        errors = self.fields.problems(values, exclude=exclude)
+        # validate_member's own rules, after the field checks, in its order and words.
+        born = values["date_of_birth"]
+        if born and born > self.today:
+            errors.setdefault("date_of_birth", []).append("Date of birth cannot be in the future.")
+        if born and born.year < self.today.year - 125:
+            errors.setdefault("date_of_birth", []).append("Date of birth is more than 125 years ago.")
+        if values["date_of_birth_estimated"] and not born:
+            errors.setdefault("date_of_birth", []).append("Give the estimated year when the date is estimated.")
+        if values["status_date"] and values["status_date"] > self.today:
+            errors.setdefault("status_date", []).append("The date cannot be in the future.")
+        return errors
+
+
 def _member_from_row(
     number: int,
     row: dict,
@@ -844,61 +1133,76 @@ def _member_from_row(
     attribute_columns: list[str],
     problems: _RowProblems,
     country,
-) -> Member | None:
+    check: MemberRowCheck,
+) -> MemberDraft | None:
     """The member on this row, or None when a cell is wrong (each problem reported)."""
-    values: dict[str, Any] = {}
+    values = dict(check.defaults)
     bad_columns: set[str] = set()
     for column in MEMBER_TEXT_COLUMNS:
         if column in row:
             values[column] = _text(row[column])
-    for column, reader in MEMBER_CELL_READERS.items():
+    for column, reader, known in check.readers:
         if column not in row:
             continue
+        cell = row[column]
+        # A cell already read in this column (a CSV cell is text: no 1 / True / 1.0 to tell apart).
+        if type(cell) is str and cell in known:
+            values[column] = known[cell]
+            continue
         try:
-            values[column] = reader(row[column])
+            values[column] = reader(cell)
         except CellProblem as problem:
             problems.add(number, column, str(problem), draft)
             bad_columns.add(column)
+        else:
+            if type(cell) is str:
+                known[cell] = values[column]
     try:
         values["date_of_birth"], year_only = _birth_date(row.get("date_of_birth"))
     except CellProblem as problem:
         problems.add(number, "date_of_birth", str(problem), draft)
         bad_columns.add("date_of_birth")
-        values["date_of_birth"], year_only = None, False
+        year_only = False
     try:
         estimated = _yes_no(row.get("date_of_birth_estimated"))
     except CellProblem as problem:
         problems.add(number, "date_of_birth_estimated", str(problem), draft)
         bad_columns.add("date_of_birth_estimated")
-        estimated = None
-    values["date_of_birth_estimated"] = bool(estimated) or year_only
-    member = Member(**{name: value for name, value in values.items() if name not in bad_columns})
-    try:
-        member.attributes = clean_attributes(
-            AttributeEntity.MEMBER,
-            {column.split(".", 1)[1]: row.get(column) for column in attribute_columns},
-            field_prefix="member",
-            definitions=definitions,
-        )
-    except ValidationError as problem:
-        problems.add_validation(number, problem, draft)
-        bad_columns.add("attributes")
-    refresh_member_keys(member)
+    else:
+        values["date_of_birth_estimated"] = bool(estimated) or year_only
+    for column in bad_columns:
+        # A cell that cannot be read leaves the field as a new member has it.
+        values[column] = check.defaults[column]
+    if attribute_columns or any(definition.required for definition in definitions.values()):
+        try:
+            values["attributes"] = clean_attributes(
+                AttributeEntity.MEMBER,
+                {column.split(".", 1)[1]: row.get(column) for column in attribute_columns},
+                field_prefix="member",
+                definitions=definitions,
+            )
+        except ValidationError as problem:
+            problems.add_validation(number, problem, draft)
+            bad_columns.add("attributes")
+            values["attributes"] = {}
+    else:
+        # No attribute column and none required: clean_attributes would give {} to every row.
+        values["attributes"] = {}
+    check.refresh_keys(values)
     # The registry-wide uniqueness of national IDs is checked for the whole file
     # in a few queries (`_check_national_ids`), not one query per row here.
-    national_id, member.national_id = member.national_id, None
-    try:
-        validate_member(member, exclude=tuple(bad_columns))
-    except ValidationError as problem:
-        problems.add_validation(number, problem, draft)
+    national_id, values["national_id"] = values["national_id"], None
+    errors = check.problems(values, exclude=bad_columns)
+    if errors:
+        problems.add_messages(number, errors, draft)
         bad_columns.add("validate")
-    member.national_id = national_id
+    values["national_id"] = national_id
     if national_id and not country.national_id_is_valid(national_id):
         problems.add(
             number, "national_id", f"{country.national_id_label} must look like {country.national_id_example}.", draft
         )
         bad_columns.add("national_id")
-    return None if bad_columns else member
+    return None if bad_columns else MemberDraft(values)
 
 
 def _check_national_ids(
@@ -1000,14 +1304,6 @@ def _duplicates_by_sound_keys(people, *, user) -> list[dict]:
     keys of both the first and the last name; here each registered person's
     key pairs are looked up in a dictionary of the file's people.
     """
-    by_pair: dict[tuple[str, str], list[tuple[int, Member, Household]]] = defaultdict(list)
-    for person in people:
-        member = person[1]
-        keys = names.name_keys(member.first_name, member.last_name)
-        if len(keys) >= 2:
-            by_pair[(keys[0], keys[-1])].append(person)
-        elif keys:
-            by_pair[(keys[0], keys[0])].append(person)
     districts = {household.district_id for _number, _member, household in people}
     registered = (
         members_for(user)
@@ -1027,8 +1323,30 @@ def _duplicates_by_sound_keys(people, *, user) -> list[dict]:
         )
         .iterator(chunk_size=10_000)
     )
+    first_registered = next(registered, None)
+    if first_registered is None:
+        # Nobody registered yet in these districts (a first import): nothing to compare with.
+        return []
+    by_pair: dict[tuple[str, str], list[tuple[int, MemberDraft, Household]]] = defaultdict(list)
+    keys_of_name: dict[str, list[str]] = {}
+    for person in people:
+        member = person[1]
+        # names.name_keys(first, last), each distinct name keyed once: the keys of two
+        # names are the first name's keys, then the last name's not already given.
+        keys: list[str] = []
+        for name in (member.first_name, member.last_name):
+            name_keys = keys_of_name.get(name)
+            if name_keys is None:
+                name_keys = keys_of_name[name] = names.name_keys(name)
+            keys += [key for key in name_keys if key not in keys]
+        if len(keys) >= 2:
+            by_pair[(keys[0], keys[-1])].append(person)
+        elif keys:
+            by_pair[(keys[0], keys[0])].append(person)
     found = []
-    for pk, household_id, number_, village_id, village_name, first, middle, last, other, born, key_text in registered:
+    for pk, household_id, number_, village_id, village_name, first, middle, last, other, born, key_text in chain(
+        [first_registered], registered
+    ):
         keys = key_text.split()
         pairs = {(a, b) for a in keys for b in keys}
         matches = [person for pair in pairs if pair in by_pair for person in by_pair[pair]]
@@ -1069,23 +1387,21 @@ def _duplicates_by_sound_keys(people, *, user) -> list[dict]:
 # --- writing -------------------------------------------------------------------------------
 
 
-def _history_values(instance, fields) -> dict:
-    """What a creation entry records: every field given, as [None, value] (the shape of the registry's history)."""
-    changes = {}
-    for name in fields:
-        value = getattr(instance, name)
-        if value not in (None, "", {}, False):
-            changes[name] = [None, _as_json(value)]
-    return changes
-
-
 def import_apply(*, job: ImportJob, plan: ImportPlan) -> tuple[int, int]:
     """Write the plan's good households in one transaction with bulk inserts; returns (households, members)."""
     with _cyclic_gc_paused(), transaction.atomic():
         return _apply(job, plan)
 
 
-def _apply(job: ImportJob, plan: ImportPlan) -> tuple[int, int]:
+def _apply(job: ImportJob, plan: ImportPlan, *, copy: bool | None = None) -> tuple[int, int]:
+    """Number the households per district, write households, members and history, announce the change.
+
+    On PostgreSQL the rows go in with COPY (`copy=None` chooses by the
+    database; a test forces either writer to compare them); elsewhere with
+    `bulk_create`.
+    """
+    if copy is None:
+        copy = connection.vendor == "postgresql"
     drafts = plan.good_households()
     by_district: dict[int, list[HouseholdDraft]] = defaultdict(list)
     for draft in drafts:
@@ -1096,36 +1412,202 @@ def _apply(job: ImportJob, plan: ImportPlan) -> tuple[int, int]:
         numbers = allocate_household_numbers(district_drafts[0].household.district, len(district_drafts))
         for draft, number in zip(district_drafts, numbers, strict=True):
             draft.household.number = number
+    if copy:
+        members = _write_rows_copy(drafts)
+    else:
+        members = _write_rows_bulk_create(drafts)
+    _write_history(job=job, drafts=drafts, sql=copy)
+    # Eligibility listens: a bulk write asks for whole districts to be re-assessed.
+    announce_households_changed([draft.household.pk for draft in drafts], district_ids=sorted(by_district))
+    return len(drafts), members
+
+
+def _head_of(draft: HouseholdDraft) -> MemberDraft:
+    return next(member for _number, member in draft.members if member.relationship == Relationship.HEAD)
+
+
+def _write_rows_bulk_create(drafts: list[HouseholdDraft]) -> int:
+    """Households, then members a batch at a time (model instances only for the batch), then each household's head."""
     households = [draft.household for draft in drafts]
     Household.objects.bulk_create(households, batch_size=INSERT_BATCH_SIZE)
-
-    members: list[Member] = []
+    written = 0
+    batch: list[tuple[MemberDraft, Member]] = []
     for draft in drafts:
         for _number, member in draft.members:
-            member.household = draft.household
-            members.append(member)
-    Member.objects.bulk_create(members, batch_size=INSERT_BATCH_SIZE)
-
+            batch.append((member, member.as_member(draft.household)))
+        if len(batch) >= INSERT_BATCH_SIZE or draft is drafts[-1]:
+            Member.objects.bulk_create([instance for _member, instance in batch], batch_size=INSERT_BATCH_SIZE)
+            for member, instance in batch:
+                member.pk = instance.pk
+            written += len(batch)
+            batch = []
     head_of = Member.objects.filter(household_id=OuterRef("pk"), relationship=Relationship.HEAD).order_by("pk")
     for start in range(0, len(households), INSERT_BATCH_SIZE):
         ids = [household.pk for household in households[start : start + INSERT_BATCH_SIZE]]
         Household.objects.filter(pk__in=ids).update(head_id=Subquery(head_of.values("pk")[:1]))
-
-    _write_history(job=job, drafts=drafts)
-    # Eligibility listens: a bulk write asks for whole districts to be re-assessed.
-    announce_households_changed([h.pk for h in households], district_ids=sorted(by_district))
-    return len(households), len(members)
+    for draft in drafts:
+        draft.household.head_id = _head_of(draft).pk
+    return written
 
 
-def _write_history(*, job: ImportJob, drafts: list[HouseholdDraft]) -> None:
-    """One `import` entry per household and per member, written in bulk."""
+# Characters of COPY text handed to the driver at a time: large enough that a
+# read is a few hundred rows, small enough that the text of the whole file is
+# never held at once.
+COPY_CHUNK_CHARACTERS = 256 * 1024
+HOUSEHOLD_COPY_COLUMNS = (
+    "id", "number", "district_id", "village_id", "address", "gps_latitude", "gps_longitude", "phone", "phone_key",
+    "registration_date", "status", "head_id", "attributes", "created_at", "updated_at",
+)  # fmt: skip
+_MEMBER_PLAIN_FIELDS = tuple(name for name in MEMBER_DRAFT_FIELDS if name != "attributes")
+MEMBER_COPY_COLUMNS = ("id", "household_id", *_MEMBER_PLAIN_FIELDS, "attributes", "created_at", "updated_at")
+HISTORY_COPY_COLUMNS = (
+    "household_id", "member_id", "entity", "entity_id", "action", "changes", "note", "actor_id", "at", "import_job_id",
+)  # fmt: skip
+_member_plain_values = attrgetter(*_MEMBER_PLAIN_FIELDS)
+_household_copy_values = attrgetter(*HOUSEHOLD_COPY_COLUMNS[:-3])  # all but attributes and the timestamps
+
+
+def _json_text(value: dict) -> str:
+    return json.dumps(value) if value else "{}"
+
+
+class _CsvRows(io.TextIOBase):
+    """A file that COPY reads from: rows formatted as CSV as the driver asks for them.
+
+    PostgreSQL works through one chunk while the next is formatted here, so the
+    formatting (Python, one core) and the writing (the database, the other)
+    overlap, and only a chunk of text exists at a time. CSV because Python's
+    csv module writes a row in C, where formatting each value for COPY's text
+    format was a Python call per value (five million at 100,000 households).
+    """
+
+    def __init__(self, rows):
+        self.rows = iter(rows)
+        self.buffer = io.StringIO()
+        self.writer = csv.writer(self.buffer, lineterminator="\n")
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> str:
+        wanted = COPY_CHUNK_CHARACTERS if size is None or size < 0 else max(size, COPY_CHUNK_CHARACTERS)
+        writerow, buffer = self.writer.writerow, self.buffer
+        for row in self.rows:
+            writerow(row)
+            if buffer.tell() >= wanted:
+                break
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+
+def _copy_rows(cursor, model, columns: tuple[str, ...], rows) -> None:
+    """COPY the rows (sequences in the order of `columns`) into the model's table, as CSV.
+
+    In CSV an unquoted empty field is NULL, so the columns that cannot be NULL
+    are named FORCE_NOT_NULL: there it is "". Values are written with str():
+    dates and timestamps as ISO text, True as "True" (PostgreSQL reads both);
+    JSON columns must be given as JSON text.
+    """
+    not_null = [field.column for field in model._meta.concrete_fields if field.column in columns and not field.null]
+    cursor.copy_expert(
+        f"COPY {model._meta.db_table} ({', '.join(columns)}) FROM STDIN "
+        f"WITH (FORMAT csv, FORCE_NOT_NULL ({', '.join(not_null)}))",
+        _CsvRows(rows),
+        size=COPY_CHUNK_CHARACTERS,
+    )
+
+
+@contextmanager
+def _raw_cursor():
+    """The driver's own cursor (psycopg2's, for copy_expert), closed afterwards."""
+    with connection.cursor() as django_cursor:
+        yield django_cursor.cursor
+
+
+def _reserve_ids(cursor, table: str, count: int) -> list[int]:
+    """Ids from the table's own sequence, so rows can name each other before they are written."""
+    cursor.execute(
+        f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, %s)",  # noqa: S608
+        [count],
+    )
+    return [row[0] for row in cursor.fetchall()]
+
+
+def _write_rows_copy(drafts: list[HouseholdDraft]) -> int:
+    """PostgreSQL: reserve ids, then COPY households (with their head) and members.
+
+    The household names its head before the member row exists: the foreign key
+    is checked at commit (Django makes it DEFERRABLE INITIALLY DEFERRED), when
+    it does. The values are those `bulk_create` would write (a test compares).
+    """
+    now = timezone.now().isoformat()
+    member_total = sum(len(draft.members) for draft in drafts)
+    with _raw_cursor() as cursor:
+        household_ids = _reserve_ids(cursor, Household._meta.db_table, len(drafts))
+        member_ids = iter(_reserve_ids(cursor, Member._meta.db_table, member_total))
+        for draft, household_id in zip(drafts, household_ids, strict=True):
+            draft.household.pk = household_id
+            for _number, member in draft.members:
+                member.pk = next(member_ids)
+            draft.household.head_id = _head_of(draft).pk
+        # Households first: the history's INSERT … SELECT joins the member rows, which name them.
+        _copy_rows(
+            cursor,
+            Household,
+            HOUSEHOLD_COPY_COLUMNS,
+            (
+                (*_household_copy_values(draft.household), _json_text(draft.household.attributes), now, now)
+                for draft in drafts
+            ),
+        )
+        _copy_rows(
+            cursor,
+            Member,
+            MEMBER_COPY_COLUMNS,
+            (
+                (member.pk, draft.household.pk, *_member_plain_values(member), _json_text(member.attributes), now, now)
+                for draft in drafts
+                for _number, member in draft.members
+            ),
+        )
+        return member_total
+
+
+def _history_values(instance, fields) -> dict:
+    """What a creation entry records: every field given, as [None, value] (the shape of the registry's history)."""
+    changes = {}
+    for name in fields:
+        value = getattr(instance, name)
+        if value not in (None, "", {}, False):
+            changes[name] = [None, _as_json(value)]
+    return changes
+
+
+def _household_history_changes(draft: HouseholdDraft) -> dict:
+    head = _head_of(draft)
+    return {
+        **_history_values(draft.household, HOUSEHOLD_FIELDS + ("attributes",)),
+        # As _as_json gives a member: its id and its name.
+        "head": [None, {"id": head.pk, "label": head.full_name}],
+    }
+
+
+def _write_history(*, job: ImportJob, drafts: list[HouseholdDraft], sql: bool) -> None:
+    """One `import` entry per household and per member: in SQL on PostgreSQL, else with `bulk_create`."""
+    if sql:
+        _write_history_sql(job=job, drafts=drafts)
+    else:
+        _write_history_bulk_create(job=job, drafts=drafts)
+
+
+def _write_history_bulk_create(*, job: ImportJob, drafts: list[HouseholdDraft]) -> None:
     now = timezone.now()
     source = job.original_name[:150]
     entries: list[ChangeEntry] = []
     for draft in drafts:
         household = draft.household
-        head = next(member for _number, member in draft.members if member.relationship == Relationship.HEAD)
-        household.head = head
         entries.append(
             ChangeEntry(
                 household=household,
@@ -1135,10 +1617,7 @@ def _write_history(*, job: ImportJob, drafts: list[HouseholdDraft]) -> None:
                 actor=job.created_by,
                 at=now,
                 import_job=job,
-                changes={
-                    **_history_values(household, HOUSEHOLD_FIELDS + ("attributes",)),
-                    "head": [None, _as_json(head)],
-                },
+                changes=_household_history_changes(draft),
                 note=f"Imported from {source}, household {draft.ref[:40]}",
             )
         )
@@ -1146,7 +1625,7 @@ def _write_history(*, job: ImportJob, drafts: list[HouseholdDraft]) -> None:
             entries.append(
                 ChangeEntry(
                     household=household,
-                    member=member,
+                    member_id=member.pk,
                     entity=AttributeEntity.MEMBER,
                     entity_id=member.pk,
                     action=ChangeAction.IMPORT,
@@ -1161,6 +1640,98 @@ def _write_history(*, job: ImportJob, drafts: list[HouseholdDraft]) -> None:
             ChangeEntry.objects.bulk_create(entries, batch_size=INSERT_BATCH_SIZE)
             entries = []
     ChangeEntry.objects.bulk_create(entries, batch_size=INSERT_BATCH_SIZE)
+
+
+def _member_history_changes_sql() -> str:
+    """SQL for a member row's creation entry: what `_history_values` gives for MEMBER_FIELDS and attributes.
+
+    A field is recorded when it is not None, "", {} or False (nor 0: in Python
+    0 == False), as [null, value], with dates as ISO text as `_as_json` gives
+    them (to_json writes dates in ISO whatever the DateStyle). The JSON is put
+    together as text and read once as jsonb: measured on 474,364 members, 1.5 s
+    against 8.9 s for jsonb_build_object with a jsonb_build_array per field.
+    """
+    fields = []
+    for name in MEMBER_FIELDS + ("attributes",):
+        field = Member._meta.get_field(name)
+        column = f"m.{field.column}"
+        kind = field.get_internal_type()
+        value = f"to_json({column})::text"
+        if kind == "BooleanField":
+            given, value = f"{column} IS TRUE", "'true'"
+        elif kind == "JSONField":
+            given, value = f"{column} <> '{{}}'::jsonb", f"{column}::text"
+        elif kind in ("DateField", "DateTimeField"):
+            given = f"{column} IS NOT NULL"
+        elif kind in ("CharField", "TextField"):
+            given = f"{column} <> ''"
+        else:  # numbers
+            given = f"{column} <> 0"
+        fields.append(f"""CASE WHEN {given} THEN '"{name}": [null, ' || {value} || ']' END""")
+    # concat_ws leaves out the NULLs: the fields not given.
+    return f"""('{{' || concat_ws(', ', {", ".join(fields)}) || '}}')::jsonb"""
+
+
+def _array_text(numbers: list[int]) -> str:
+    """A PostgreSQL array literal: read as one value, where a list (psycopg2 sends ARRAY[1, 2, …])
+    is parsed as one expression per element; measured for 474,364 pairs, 0.45 s against 3 s."""
+    return "{" + ",".join(map(str, numbers)) + "}"
+
+
+def _write_history_sql(*, job: ImportJob, drafts: list[HouseholdDraft]) -> None:
+    """PostgreSQL: COPY the household entries; the member entries in one INSERT … SELECT from the new members.
+
+    Half a million member entries built as objects and sent through
+    `bulk_create` took a third of the writing; the database builds them from
+    the member rows it already has. Only each member's row in the file comes
+    from here (two arrays of ids and row numbers).
+    """
+    now = timezone.now()
+    source = job.original_name[:150]
+    actor_id = job.created_by_id
+    with _raw_cursor() as cursor:
+        _copy_rows(
+            cursor,
+            ChangeEntry,
+            HISTORY_COPY_COLUMNS,
+            (
+                (
+                    draft.household.pk,
+                    None,
+                    AttributeEntity.HOUSEHOLD.value,
+                    draft.household.pk,
+                    ChangeAction.IMPORT.value,
+                    json.dumps(_household_history_changes(draft)),
+                    f"Imported from {source}, household {draft.ref[:40]}",
+                    actor_id,
+                    now,
+                    job.pk,
+                )
+                for draft in drafts
+            ),
+        )
+        member_ids = [member.pk for draft in drafts for _number, member in draft.members]
+        rows = [number for draft in drafts for number, _member in draft.members]
+        cursor.execute(
+            f"""
+            INSERT INTO {ChangeEntry._meta.db_table}
+                (household_id, member_id, entity, entity_id, action, changes, note, actor_id, at, import_job_id)
+            SELECT m.household_id, m.id, %s, m.id, %s, {_member_history_changes_sql()},
+                   %s || r.row_number::text, %s, %s, %s
+            FROM unnest(%s::bigint[], %s::integer[]) AS r (member_id, row_number)
+            JOIN {Member._meta.db_table} m ON m.id = r.member_id
+            """,  # noqa: S608 - table names and the changes expression come from the models, values are parameters
+            [
+                AttributeEntity.MEMBER.value,
+                ChangeAction.IMPORT.value,
+                f"Imported from {source}, row ",
+                actor_id,
+                now,
+                job.pk,
+                _array_text(member_ids),
+                _array_text(rows),
+            ],
+        )
 
 
 # --- reports -----------------------------------------------------------------------------------

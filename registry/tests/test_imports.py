@@ -3,14 +3,22 @@
 import csv
 import datetime
 import io
+from decimal import Decimal
 
 import openpyxl
 import pytest
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
+from django.forms.models import model_to_dict
 from django.urls import reverse
+from django.utils import timezone
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from registry import imports
+from registry.countries import current_country
 from registry.imports import import_job_run, import_submit
 from registry.models import (
     AttributeDefinition,
@@ -22,7 +30,7 @@ from registry.models import (
     ImportStatus,
     Member,
 )
-from registry.services import MemberInput, household_register
+from registry.services import MemberInput, household_register, refresh_member_keys, validate_member
 from registry.tasks import import_run
 from registry.tests.factories import make_village
 from spf.celery import app as celery_app
@@ -504,3 +512,229 @@ def test_the_upload_page_offers_both_templates_and_explains_the_columns(client, 
         refused.status_code == 200 and "Upload the filled template as a .csv or .xlsx file." in refused.content.decode()
     )
     assert not ImportJob.objects.exists()
+
+
+# --- the fast checks agree with the registry's own --------------------------------------------------
+
+
+def _reference_member_check(values: dict) -> tuple[dict, dict]:
+    """What the registry does to one member: refresh_member_keys, then validate_member (national ID left to the import)."""
+    exclude = values.pop("_exclude", ())
+    member = Member(**values)
+    refresh_member_keys(member)
+    keys = {name: getattr(member, name) for name in imports.MEMBER_DRAFT_FIELDS}
+    member.national_id = None
+    try:
+        validate_member(member, exclude=exclude)
+    except ValidationError as problem:
+        return keys, problem.message_dict
+    return keys, {}
+
+
+def _fast_member_check(values: dict, check=None) -> tuple[dict, dict]:
+    exclude = values.pop("_exclude", ())
+    check = check or imports.MemberRowCheck(country=current_country(), today=timezone.localdate())
+    row = {**check.defaults, **values}
+    check.refresh_keys(row)
+    keys = {name: row[name] for name in imports.MEMBER_DRAFT_FIELDS}
+    row["national_id"] = None
+    return keys, check.problems(row, exclude=exclude)
+
+
+GOOD_MEMBER = {
+    "first_name": "Mary",
+    "last_name": "Mwansa",
+    "sex": "F",
+    "relationship": "head",
+    "date_of_birth": datetime.date(1980, 5, 17),
+}
+TODAY = datetime.date.today()
+MEMBER_CASES = [
+    {},
+    {"first_name": "  José  ", "middle_name": "Chileshe  Bwalya", "other_names": "Mwanza, Mwansa;Chireshe/ Phiri"},
+    {"first_name": "Ñoño", "last_name": "Müller-Kapata", "phone": " +260 977 123 456 ", "national_id": " 123456/10/1 "},
+    {"first_name": ""},
+    {"first_name": "   "},
+    {"last_name": ""},
+    {"first_name": "x" * 81},
+    {"middle_name": "y" * 81, "other_names": "z" * 256},
+    {"first_name": "", "last_name": "l" * 90, "sex": ""},
+    {"sex": "X"},
+    {"relationship": ""},
+    {"relationship": "chief"},
+    {"school_attendance": "attending", "work_status": "student", "chronic_illness": True},
+    {"school_attendance": "sometimes", "work_status": "astronaut"},
+    {"disability_seeing": 1, "disability_hearing": 2, "disability_walking": 3, "disability_cognition": 4},
+    {"disability_self_care": 0, "disability_communication": 7},
+    {"date_of_birth": TODAY + datetime.timedelta(days=1)},
+    {"date_of_birth": datetime.date(TODAY.year - 126, 1, 1)},
+    {"date_of_birth": None, "date_of_birth_estimated": True},
+    {"date_of_birth": datetime.date(1975, 7, 1), "date_of_birth_estimated": True},
+    {"phone": "0" * 33},
+    {"chronic_illness": False, "attributes": {"orphan": True, "roof": "iron"}},
+    {"status_date": TODAY + datetime.timedelta(days=3)},
+    {"sex": "X", "first_name": "", "_exclude": ("sex",)},
+    {"date_of_birth": TODAY + datetime.timedelta(days=1), "_exclude": ("date_of_birth",)},
+]
+
+
+@pytest.mark.parametrize("case", MEMBER_CASES, ids=[str(index) for index in range(len(MEMBER_CASES))])
+def test_the_import_member_check_gives_the_registrys_values_and_words(case):
+    assert _fast_member_check({**GOOD_MEMBER, **case}) == _reference_member_check({**GOOD_MEMBER, **case})
+
+
+def test_the_import_member_check_still_agrees_once_it_remembers_values():
+    # One check for a whole file: the second time round every value has been seen, and
+    # rows that passed are recognised; a bad row with a good row's codes must still fail.
+    check = imports.MemberRowCheck(country=current_country(), today=timezone.localdate())
+    for _round in range(2):
+        for case in MEMBER_CASES:
+            values = {**GOOD_MEMBER, **case}
+            assert _fast_member_check(dict(values), check) == _reference_member_check(dict(values)), case
+    assert check.fields.passed and check.fields.known
+
+
+def test_the_member_case_table_has_bad_values_the_registry_refuses():
+    # A table of only good values would make the agreement above prove nothing.
+    refused = [case for case in MEMBER_CASES if _reference_member_check({**GOOD_MEMBER, **case})[1]]
+    assert len(refused) >= 15
+
+
+SHARED_CHECK = [imports.MemberRowCheck(country=current_country(), today=timezone.localdate())]
+NAME_TEXT = st.text(alphabet="abcxyz ÉéñÑçß-',;/  \t", max_size=90)
+
+
+@hypothesis_settings(max_examples=100, deadline=None)
+@given(
+    first=NAME_TEXT,
+    middle=NAME_TEXT,
+    last=NAME_TEXT,
+    other=st.text(alphabet="abc ,Éy", max_size=260),
+    sex=st.sampled_from(["F", "M", "", "X"]),
+    relationship=st.sampled_from(["head", "child", "", "boss"]),
+    degree=st.sampled_from([None, 0, 1, 4, 5]),
+    born=st.one_of(st.none(), st.dates(min_value=datetime.date(1850, 1, 1), max_value=datetime.date(2100, 1, 1))),
+    estimated=st.booleans(),
+    phone=st.text(alphabet="0123456789 +", max_size=40),
+)
+def test_the_import_member_check_agrees_with_the_registry_on_random_members(
+    first, middle, last, other, sex, relationship, degree, born, estimated, phone
+):
+    values = {
+        "first_name": first,
+        "middle_name": middle,
+        "last_name": last,
+        "other_names": other,
+        "sex": sex,
+        "relationship": relationship,
+        "disability_walking": degree,
+        "date_of_birth": born,
+        "date_of_birth_estimated": estimated,
+        "phone": phone,
+    }
+    # One check across the examples, as across the rows of a file: what it remembers is tried too.
+    assert _fast_member_check(dict(values), SHARED_CHECK[0]) == _reference_member_check(dict(values))
+
+
+HOUSEHOLD_CASES = [
+    {},
+    {"address": "a" * 255, "phone": "0977 123 456"},
+    {"address": "a" * 256},
+    {"phone": "1" * 33},
+    {"gps_latitude": Decimal("-11.350000"), "gps_longitude": Decimal("29.550000")},
+    {"gps_latitude": Decimal("123.1234567")},
+    {"gps_longitude": Decimal("12345.5")},
+    {"attributes": {"roof": "iron"}},
+]
+
+
+@pytest.mark.parametrize("case", HOUSEHOLD_CASES, ids=[str(index) for index in range(len(HOUSEHOLD_CASES))])
+def test_the_import_household_check_gives_full_cleans_words(case):
+    household = Household(registration_date=TODAY, **case)
+    fast = imports.FieldChecks(Household, skip=imports.HOUSEHOLD_CHECK_SKIP).problems(household.__dict__)
+    try:
+        household.full_clean(exclude=list(imports.HOUSEHOLD_CHECK_SKIP), validate_constraints=False)
+    except ValidationError as problem:
+        assert fast == problem.message_dict
+    else:
+        assert fast == {}
+
+
+# --- the PostgreSQL writer writes what bulk_create writes ------------------------------------------
+
+
+def _written(job: ImportJob) -> dict:
+    """Everything an import wrote, keyed by what the file says (the ids and numbers differ between two imports)."""
+    head_ref = {}
+    households = {}
+    for entry in ChangeEntry.objects.filter(import_job=job, entity="household"):
+        ref = entry.note.rsplit(" ", 1)[1]
+        household = Household.objects.get(pk=entry.household_id)
+        values = model_to_dict(household, exclude=["id", "number", "head"])
+        values["head"] = household.head.full_name
+        households[ref] = (values, entry.changes | {"head": entry.changes["head"][1]["label"]}, entry.actor_id)
+        head_ref[household.pk] = ref
+    members = {}
+    for entry in ChangeEntry.objects.filter(import_job=job, entity="member").select_related("member"):
+        row = entry.note.rsplit(" ", 1)[1]
+        member = entry.member
+        values = model_to_dict(member, exclude=["id", "household"])
+        values.update(search_name=member.search_name, name_keys=member.name_keys, phone_key=member.phone_key)
+        members[row] = (head_ref[member.household_id], values, entry.changes, entry.entity_id == member.pk)
+    return {"households": households, "members": members}
+
+
+@pytest.mark.postgres
+def test_the_copy_writer_writes_exactly_what_bulk_create_writes(samfya_officer, samfya_village, monkeypatch):
+    # Small chunks, so COPY reads each table in several pieces, as it does a real file.
+    monkeypatch.setattr(imports, "COPY_CHUNK_CHARACTERS", 100)
+    AttributeDefinition.objects.create(entity="household", key="roof", label="Roof", type="text")
+    AttributeDefinition.objects.create(entity="member", key="orphan", label="Orphan", type="boolean")
+    header = HEADER + ["household.roof", "member.orphan"]
+    rows = lambda national_id: [  # noqa: E731 - the same file twice, but for the national ID
+        person(
+            "A",
+            samfya_village,
+            "Mary",
+            "Mwansa",
+            relationship="head",
+            national_id=national_id,
+            address='Plot 5, "near" the\tclinic \\ back\nof the market',
+            household_phone="+260 977 000 111",
+            gps_latitude="-11.3512345",
+            gps_longitude="29.55",
+            other_names="Chileshe, Mwanza",
+            middle_name="Bupe",
+            phone="0966 123 456",
+            date_of_birth_estimated="yes",
+            chronic_illness="yes",
+            school_attendance="completed",
+            work_status="self_employed",
+            **{f"disability_{domain}": str(1 + index % 4) for index, domain in enumerate(imports.DISABILITY_DOMAINS)},
+            **{"household.roof": 'iron, \\N "sheets"', "member.orphan": "no"},
+        ),
+        person("A", samfya_village, "José", "Mwansa", relationship="child", born="2015", chronic_illness="no"),
+        person("B", samfya_village, "John", "Tembo", relationship="head", sex="M", born="", **{"member.orphan": "yes"}),
+        person("A", samfya_village, "\\.", "Mwansa", born="1999-12-31"),
+    ]
+    written = []
+    for copy, national_id in ((True, "123456/10/1"), (False, "654321/10/1")):
+        job = ImportJob.objects.create(
+            original_name="rich.csv",
+            created_by=samfya_officer,
+            uploaded_file=csv_file(rows(national_id), header=header),
+        )
+        plan = imports.import_validate(job=job)
+        assert not plan.errors
+        with transaction.atomic():
+            assert imports._apply(job, plan, copy=copy) == (2, 4)
+        written.append(_written(job))
+    by_copy, by_bulk_create = written
+    for member in by_bulk_create["members"].values():
+        if member[1]["national_id"]:
+            member[1]["national_id"] = member[2]["national_id"][1] = "123456/10/1"
+    assert by_copy == by_bulk_create
+    assert by_copy["households"]["A"][0]["address"] == 'Plot 5, "near" the\tclinic \\ back\nof the market'
+    assert by_copy["households"]["A"][0]["attributes"] == {"roof": 'iron, \\N "sheets"'}
+    assert by_copy["members"]["2"][2]["disability_seeing"] == [None, 1]
+    assert len(by_copy["members"]) == 4 and all(entry[3] for entry in by_copy["members"].values())
