@@ -31,7 +31,9 @@ from spf.scope import user_may_see_district
 from .models import (
     OPEN_STATUSES,
     Delivery,
+    Notification,
     Referral,
+    ReferralAttachment,
     ReferralEvent,
     ReferralPriority,
     ReferralSource,
@@ -109,6 +111,7 @@ def _payload(referral: Referral, event: ReferralEvent) -> dict:
     return {
         "event": f"referral.{event.to_status}",
         "referral": {
+            "id": referral.pk,
             "number": referral.number,
             "status": referral.status,
             "programme": referral.programme.code,
@@ -435,11 +438,62 @@ def _empty_json() -> str:
     return "CAST('{}' AS jsonb)" if connection.vendor == "postgresql" else "'{}'"
 
 
+# --- for the pages: the moves a person may make, attachments, notifications read ----------
+
+
+def referral_moves_for(*, referral: Referral, user) -> list[str]:
+    """The statuses `user` may move `referral` to now, by the state machine and the same guards as
+    `referral_transition`: what a page offers as buttons. `referral.agency` should be loaded."""
+    moves = []
+    for to_status in TRANSITIONS[referral.status]:
+        try:
+            _check_may_move(referral, to_status, user)
+        except PermissionDenied:
+            continue
+        moves.append(to_status)
+    return moves
+
+
+# A scan or photo of a document; larger files are better kept where they were made.
+ATTACHMENT_MAX_BYTES = 5 * 1024 * 1024
+ATTACHMENT_EXTENSIONS = (".pdf", ".jpg", ".jpeg", ".png")
+
+
+@transaction.atomic
+def referral_attachment_add(*, acting_user, referral: Referral, file, description: str = "") -> ReferralAttachment:
+    """Attach a document (a letter, a scan of an ID) to a referral: the window, or the referral's agency."""
+    agency = _actor_agency(acting_user)
+    from_agency = agency is not None and agency.pk == referral.agency_id
+    from_window = acting_user.can_edit_registry and user_may_see_district(acting_user, referral.district_id)
+    if not (from_agency or from_window):
+        raise PermissionDenied("Only the window or the referral's agency can attach documents.")
+    name = (getattr(file, "name", "") or "").lower()
+    if not name.endswith(ATTACHMENT_EXTENSIONS):
+        kinds = ", ".join(extension.lstrip(".").upper() for extension in ATTACHMENT_EXTENSIONS)
+        raise ValidationError({"attachment": [f"Attach a {kinds} file."]})
+    if file.size > ATTACHMENT_MAX_BYTES:
+        raise ValidationError({"attachment": [f"The file is larger than {ATTACHMENT_MAX_BYTES // (1024 * 1024)} MB."]})
+    return ReferralAttachment.objects.create(
+        referral=referral, file=file, description=description.strip()[:200], uploaded_by=acting_user
+    )
+
+
+def notifications_mark_read(*, user, notification_ids: list[int] | None = None) -> int:
+    """Mark the user's notifications read (all unread ones when no ids are given); returns how many changed."""
+    notifications = Notification.objects.filter(recipient=user, read_at__isnull=True)
+    if notification_ids is not None:
+        notifications = notifications.filter(pk__in=notification_ids)
+    return notifications.update(read_at=timezone.now())
+
+
 __all__ = [
     "Actor",
     "AutoReferralReport",
     "TRANSITIONS",
+    "notifications_mark_read",
+    "referral_attachment_add",
     "referral_create",
+    "referral_moves_for",
     "referral_number",
     "referral_transition",
     "referrals_from_eligibility",

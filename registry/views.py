@@ -23,6 +23,7 @@ from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET, require_http_methods
 
 from programmes.selectors import household_programme_panel
+from referrals.selectors import household_referrals
 
 from . import services
 from .attributes import active_definitions
@@ -259,6 +260,7 @@ def household_page(request: HttpRequest, pk: int) -> HttpResponse:
             "history_page": history_page,
             "can_edit": request.user.can_edit_registry,
             "programme_panel": household_programme_panel(household=household),
+            "household_referrals": household_referrals(user=request.user, household=household),
         },
     )
 

@@ -13,6 +13,7 @@ handler500 = "spf.api.errors.server_error"
 api_v1 = [
     path("auth/token/", ObtainToken.as_view(), name="api-token"),
     path("", include("programmes.api.urls")),
+    path("", include("referrals.api.urls")),
     path("", include("registry.api.urls")),
 ]
 
@@ -29,5 +30,6 @@ urlpatterns = [
     re_path(r"^api/", not_found),
     path("imports/", include("registry.import_urls")),
     path("programmes/", include("programmes.urls")),
+    path("referrals/", include("referrals.urls")),
     path("", include("registry.urls")),
 ]

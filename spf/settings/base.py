@@ -129,7 +129,35 @@ CELERY_BEAT_SCHEDULE = {
         "task": "programmes.tasks.recompute_everything_nightly",
         "schedule": crontab(hour=1, minute=30),
     },
+    # The outbox: referral messages to agencies' systems that are due (new ones
+    # whose after-commit send was lost, retries past their backoff, expired
+    # leases). Every minute, because the shortest backoff is under a minute.
+    "referral-deliveries-sweep": {
+        "task": "referrals.tasks.deliveries_sweep",
+        "schedule": 60.0,
+    },
+    # Eligibility changes become referrals (or suggestions) within minutes of a
+    # recompute, without a desk waiting on it.
+    "referral-auto-referrals-sweep": {
+        "task": "referrals.tasks.auto_referrals_sweep",
+        "schedule": 120.0,
+    },
+    # Follow-up: long-dead referrals expire before the morning's overdue run,
+    # so its digests list only referrals someone can still act on.
+    "referrals-expire": {
+        "task": "referrals.tasks.referrals_expire",
+        "schedule": crontab(hour=5, minute=30),
+    },
+    # Overdue referrals and their digests, before the offices open.
+    "referrals-mark-overdue": {
+        "task": "referrals.tasks.referrals_mark_overdue",
+        "schedule": crontab(hour=6, minute=0),
+    },
 }
+# Pushing a referral to an agency's system: a small JSON POST answers in well
+# under a second; ten seconds covers a slow district link and a busy server,
+# and bounds how long a worker is held by a receiver that hangs (it is retried).
+REFERRAL_WEBHOOK_TIMEOUT_SECONDS = env.float("REFERRAL_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 
 # --- REST API -----------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -172,6 +200,13 @@ SPECTACULAR_SETTINGS = {
 SPF_COUNTRY = env("SPF_COUNTRY", default="ZM")
 
 DEMO_PASSWORD = env("DEMO_PASSWORD", default="demo-2026")
+
+# --- E-mail (overdue referral digests) ---------------------------------------
+# EMAIL_URL like smtp+tls://user:password@mail.example.org:587; the embedded
+# default prints mail to the console, so nothing leaves a demo machine.
+globals().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="single-window@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 LOGGING = {
     "version": 1,
