@@ -14,16 +14,21 @@ households_changed = Signal()
 
 
 def announce_households_changed(household_ids, *, district_ids=()) -> None:
-    """Queue the announcement for after commit, once per transaction however many writes it made."""
+    """Queue the announcement for after commit, once per transaction however many writes it made.
+
+    A rolled-back transaction drops its commit callbacks; the ids gathered for
+    it are dropped with them (the send is looked for among the callbacks still
+    registered), so a later transaction never announces what never happened.
+    """
     pending = getattr(connection, "_registry_changed", None)
-    if pending is None:
+    registered = any(entry[1] is _send for entry in connection.run_on_commit)
+    first = pending is None or not registered
+    if first:
         pending = connection._registry_changed = {"households": set(), "districts": set()}
-    # Registered on every call: a rolled-back transaction drops its callbacks
-    # but not this set, and the next commit must still send. The first callback
-    # to run sends everything; the rest find nothing.
-    transaction.on_commit(_send)
     pending["households"].update(household_ids)
     pending["districts"].update(district_ids)
+    if first:
+        transaction.on_commit(_send)
 
 
 def _send() -> None:
