@@ -4,6 +4,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from .models import RecomputeRun, RecomputeStatus
+from .signals import eligibility_changed
 
 # Eligibility of one household is a handful of queries; a failure is almost
 # always a lost database connection, worth a few retries, no more.
@@ -25,6 +26,8 @@ def recompute_households(self, household_ids: list[int]) -> int:
         except Exception as problem:  # noqa: BLE001 - retried with backoff, then raised
             raise self.retry(exc=problem, countdown=2**self.request.retries) from problem
         done += 1
+    if done:
+        eligibility_changed.send(sender=None, outcomes_changed=None)
     return done
 
 
@@ -33,6 +36,8 @@ def recompute_run_execute(run_id: int) -> str:
     from .services import recompute_run_execute as execute
 
     run = execute(run_id=run_id)
+    if run and run.outcomes_changed:
+        eligibility_changed.send(sender=None, outcomes_changed=run.outcomes_changed)
     return run.status if run else "missing"
 
 

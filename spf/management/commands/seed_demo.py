@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from programmes.demo import demo_catalogue_ensure, demo_eligibility_compute
+from referrals.services import referrals_from_eligibility
 from registry.countries import current_country
 from registry.demo import CHUNK_SIZE, demo_locations_ensure, population_seed
 from spf.demo import demo_logins, demo_programme_officers_ensure, demo_users_ensure, front_desk_by_district
@@ -72,6 +73,10 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Eligibility: {assessed:,} assessments for {len(catalogue.programmes)} programmes "
                 f"in {time.monotonic() - assessed_from:,.1f} s."
+            )
+            referred = referrals_from_eligibility()
+            self.stdout.write(
+                f"Referrals: {referred.created:,} made from eligibility ({referred.sent:,} sent, the rest suggested)."
             )
         self.stdout.write("\nDemo logins:")
         rows = [("username", "role", "districts", "password"), *demo_logins(users)]
