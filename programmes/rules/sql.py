@@ -31,7 +31,7 @@ from django.db.models import (
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
 
-from registry.models import DISABILITY_DOMAINS, Member, MemberStatus
+from registry.models import DISABILITY_DOMAINS, Location, Member, MemberStatus
 
 from .checker import Node
 from .schema import BOOL, DATE, DOUBLE, INT, STRING, FieldSpec
@@ -64,6 +64,30 @@ class Sql(Func):
         return "".join(parts), params
 
 
+class AggregateSql(Sql):
+    """SQL text that aggregates over the rows of the household's joined members.
+
+    Marked as an aggregate so that the query groups by household; it adds
+    nothing to the GROUP BY itself."""
+
+    contains_aggregate = True
+
+    def get_group_by_cols(self):
+        return []
+
+
+class PerHousehold(Sql):
+    """The whole expression of a grouped query. The query groups by the household's id; every
+    household column the expression reads depends on that id, so nothing else is added to the
+    GROUP BY (which would otherwise list each subquery and constant, evaluated on every joined row)."""
+
+    def __init__(self, expression):
+        super().__init__("{0}", expression, output_field=expression.output_field)
+
+    def get_group_by_cols(self):
+        return []
+
+
 def _boolean(template: str, *expressions, **kwargs) -> Sql:
     return Sql(template, *expressions, output_field=BooleanField(), **kwargs)
 
@@ -74,8 +98,9 @@ class Context:
 
     row: str  # "household" or "member"
     depth: int
-    variables: dict  # member variable -> depth of the query whose row it is
+    variables: dict  # member variable -> depth of the query whose row it is (JOINED: the grouped join)
     reference_date: datetime.date
+    in_aggregate: bool = False  # inside the condition of a grouped quantifier: no aggregate may nest here
 
     @property
     def household_prefix(self) -> str:
@@ -86,7 +111,20 @@ class Context:
         return "pk" if self.row == "household" else "household_id"
 
     def inner(self, var: str) -> Context:
-        return Context("member", self.depth + 1, {**self.variables, var: self.depth + 1}, self.reference_date)
+        return Context(
+            "member", self.depth + 1, {**self.variables, var: self.depth + 1}, self.reference_date, self.in_aggregate
+        )
+
+    def joined(self, var: str) -> Context:
+        """The condition of a grouped quantifier: still the household's query, `var` is the joined member row."""
+        return Context(self.row, self.depth, {**self.variables, var: JOINED}, self.reference_date, True)
+
+
+# What one member whose condition is unknown adds to a grouped quantifier's sum:
+# more than any household's number of members, so the two counts share one sum.
+UNKNOWN_WEIGHT = 1_000_000
+# A member variable bound to the household's LEFT JOIN on its members (the grouped bulk path).
+JOINED = "joined"
 
 
 def _ref(path: str, levels: int):
@@ -147,10 +185,29 @@ def _disability(reference, threshold_sql: str):
     return _boolean(f"CASE WHEN {any_at} THEN TRUE WHEN {none_recorded} THEN NULL ELSE FALSE END", *degrees)
 
 
+def _joined_ref(path: str, levels: int, relation: str):
+    """A column of the joined member row (`household__x` is the household row itself)."""
+    path = path.removeprefix("household__") if path.startswith("household__") else f"{relation}__{path}"
+    return _ref(path, levels)
+
+
 class Compiler:
-    def __init__(self, reference_date: datetime.date):
+    """The tree as correlated subqueries: one EXISTS or COUNT per member quantifier.
+
+    With `grouped`, a quantifier over the household's members at the top of
+    the query becomes an aggregate over one LEFT JOIN of the household on its
+    members instead (the query is then grouped by household): every quantifier
+    of every rule in the query reads the members once, where subqueries read
+    them once each. For the bulk path, where that difference is the run time."""
+
+    def __init__(self, reference_date: datetime.date, *, grouped: bool = False, members: str = "members"):
         self.reference_date = reference_date
+        self.grouped = grouped
+        self.members = members  # the relation joined when grouped: `members`, or a FilteredRelation of it
         self._aliases = 0
+
+    def _grouping(self, context: Context) -> bool:
+        return self.grouped and context.row == "household" and context.depth == 0 and not context.in_aggregate
 
     def compile(self, node: Node, context: Context):
         return getattr(self, f"compile_{node.op}")(node, context)
@@ -165,6 +222,8 @@ class Compiler:
     def compile_field(self, node: Node, context: Context):
         if node.var == "household":
             return self.household_field(node.spec, context)
+        if context.variables[node.var] == JOINED:
+            return self.member_field(node.spec, lambda path: _joined_ref(path, context.depth, self.members), context)
         levels = context.depth - context.variables[node.var]
         return self.member_field(node.spec, lambda path: _ref(path, levels), context)
 
@@ -174,15 +233,24 @@ class Compiler:
             return _attribute(spec, F(f"{prefix}attributes"))
         name = spec.name
         if name == "size":
+            if self._grouping(context):
+                return AggregateSql(
+                    "SUM(CASE WHEN {0} = 'present' THEN 1 ELSE 0 END)",
+                    F(f"{self.members}__status"),
+                    output_field=BigIntegerField(),
+                )
             return _count(_present_members(context))
         if name in ("status", "registration_date"):
             return F(f"{prefix}{name}")
-        if name == "district":
-            return F(f"{prefix}district__code")
-        if name == "village":
-            return F(f"{prefix}village__code")
-        if name == "ward":
-            return F(f"{prefix}village__parent__code")
+        if name in ("district", "village", "ward"):
+            column, path = {"district": ("district_id", "code"), "village": ("village_id", "code")}.get(
+                name, ("village_id", "parent__code")
+            )
+            if self.grouped:
+                # A join to the locations would have to join the GROUP BY too; one lookup per household instead.
+                codes = Location.objects.filter(pk=OuterRef(f"{prefix}{column}")).order_by().values(path)[:1]
+                return Subquery(codes, output_field=CharField())
+            return F(f"{prefix}{column.removesuffix('_id')}__{path}")
         head = Member.objects.filter(pk=OuterRef(f"{prefix}head_id"), status=MemberStatus.PRESENT).order_by()
         if name == "female_headed":
             value = _boolean("({0} = 'F')", F("sex"))
@@ -209,6 +277,10 @@ class Compiler:
         return reference(name)
 
     def compile_age_at(self, node: Node, context: Context):
+        if context.variables[node.var] == JOINED:
+            return age_sql(
+                self.compile(node.args[0], context), _joined_ref("date_of_birth", context.depth, self.members)
+            )
         levels = context.depth - context.variables[node.var]
         return age_sql(self.compile(node.args[0], context), _ref("date_of_birth", levels))
 
@@ -219,7 +291,31 @@ class Compiler:
         members = _present_members(context).alias(**{alias: predicate})
         return members, alias
 
+    def _grouped(self, node: Node, context: Context, counted: str, template: str, output_field):
+        """A quantifier as one sum over the joined members, which reads the condition once a member:
+        each present member adds 1 when the condition is `counted` (TRUE or FALSE), and UNKNOWN_WEIGHT
+        when it is unknown, so {0} % UNKNOWN_WEIGHT counts the first and {0} >= UNKNOWN_WEIGHT says
+        some are unknown. The LEFT JOIN's empty row (no member) adds nothing."""
+        predicate = self.compile(node.args[0], context.joined(node.var))
+        other = "FALSE" if counted == "TRUE" else "TRUE"
+        total = AggregateSql(
+            f"SUM(CASE WHEN {{0}} = 'present' THEN CASE {{1}} WHEN {counted} THEN 1 WHEN {other} THEN 0 "
+            f"ELSE {UNKNOWN_WEIGHT} END ELSE 0 END)",
+            F(f"{self.members}__status"),
+            predicate,
+            output_field=BigIntegerField(),
+        )
+        return Sql(template.replace("UNKNOWN", str(UNKNOWN_WEIGHT)), total, output_field=output_field)
+
     def compile_exists(self, node: Node, context: Context):
+        if self._grouping(context):
+            return self._grouped(
+                node,
+                context,
+                "TRUE",
+                "CASE WHEN {0} %% UNKNOWN > 0 THEN TRUE WHEN {0} > 0 THEN NULL ELSE FALSE END",
+                BooleanField(),
+            )
         members, alias = self._quantified(node, context)
         return _boolean(
             "CASE WHEN {0} THEN TRUE WHEN {1} THEN NULL ELSE FALSE END",
@@ -228,6 +324,14 @@ class Compiler:
         )
 
     def compile_all(self, node: Node, context: Context):
+        if self._grouping(context):
+            return self._grouped(
+                node,
+                context,
+                "FALSE",
+                "CASE WHEN {0} %% UNKNOWN > 0 THEN FALSE WHEN {0} > 0 THEN NULL ELSE TRUE END",
+                BooleanField(),
+            )
         members, alias = self._quantified(node, context)
         return _boolean(
             "CASE WHEN {0} THEN FALSE WHEN {1} THEN NULL ELSE TRUE END",
@@ -236,6 +340,10 @@ class Compiler:
         )
 
     def compile_count(self, node: Node, context: Context):
+        if self._grouping(context):
+            return self._grouped(
+                node, context, "TRUE", "CASE WHEN {0} >= UNKNOWN THEN NULL ELSE {0} END", BigIntegerField()
+            )
         members, alias = self._quantified(node, context)
         return Sql(
             "CASE WHEN {0} THEN NULL ELSE {1} END",
@@ -291,9 +399,23 @@ class Compiler:
         )
 
 
-def household_expression(root: Node, *, kind: str, target: str, reference_date: datetime.date):
-    """The expression to annotate a Household queryset with (NULL is unknown)."""
-    compiler = Compiler(reference_date)
+def household_expression(
+    root: Node,
+    *,
+    kind: str,
+    target: str,
+    reference_date: datetime.date,
+    grouped: bool = False,
+    members: str = "members",
+):
+    """The expression to annotate a Household queryset with (NULL is unknown).
+
+    `grouped`: member quantifiers as aggregates over a join of the household's
+    members, so the queryset is grouped by household (see Compiler). `members`
+    names the relation joined: a FilteredRelation of `members` aliased on the
+    queryset lets the caller narrow the join (the bulk path gives it the
+    step's id range, so that only those members are read)."""
+    compiler = Compiler(reference_date, grouped=grouped, members=members)
     context = Context("household", 0, {}, reference_date)
     if target == "member" and kind == "formula":
         # A formula over a member: the household's amount is the sum over its
@@ -306,14 +428,14 @@ def household_expression(root: Node, *, kind: str, target: str, reference_date: 
             Subquery(total, output_field=_OUTPUT[root.type]()),
             output_field=_OUTPUT[root.type](),
         )
-        return Cast(expression, AMOUNT_FIELD)
+        return PerHousehold(Cast(expression, AMOUNT_FIELD)) if grouped else Cast(expression, AMOUNT_FIELD)
     if target == "member":
         # Individual targeting: the household qualifies when any member does.
         root = Node("exists", BOOL, args=[root], var="member")
     expression = compiler.compile(root, context)
     if kind == "formula":
-        return Cast(expression, AMOUNT_FIELD)
-    return expression
+        expression = Cast(expression, AMOUNT_FIELD)
+    return PerHousehold(expression) if grouped else expression
 
 
 def member_expression(root: Node, *, kind: str, reference_date: datetime.date):
