@@ -175,10 +175,10 @@ def measure(mode: str, *, explain: bool) -> dict:
 
 
 def reset_referrals() -> None:
-    from programmes.models import EligibilityChange
+    from referrals.models import EligibilitySweep
 
     truncate(REFERRAL_TABLES)
-    EligibilityChange.objects.filter(consumed_at__isnull=False).update(consumed_at=None)
+    EligibilitySweep.objects.all().delete()
     analyze()
 
 

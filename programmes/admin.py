@@ -549,14 +549,13 @@ class EligibilityChangeAdmin(DistrictScopedAdmin, MinistryManagedAdmin):
         "outcome",
         "rule_version",
         "run",
-        "consumed_at",
     ]
     list_filter = ["outcome", "programme", HouseholdDistrictFilter]
     list_select_related = ["household", "programme", "rule_version", "run"]
     search_fields = ["household__number"]
     search_help_text = "A household number (or its start)."
     date_hierarchy = "at"
-    fields = ["at", "household_link", "programme", "previous_outcome", "outcome", "rule_version", "run", "consumed_at"]
+    fields = ["at", "household_link", "programme", "previous_outcome", "outcome", "rule_version", "run"]
     readonly_fields = fields
     show_full_result_count = False
 

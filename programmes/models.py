@@ -6,7 +6,6 @@ Writes go through `programmes.services`; the rules language is `programmes.rules
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
 from django.utils import timezone
 
 
@@ -222,7 +221,12 @@ class EligibilityResult(models.Model):
 
 
 class EligibilityChange(models.Model):
-    """A household's outcome for a programme changed: what referrals consume."""
+    """A household's outcome for a programme changed: what referrals consume.
+
+    Append-only. Consumers keep their own watermark (the last id they acted
+    on) rather than stamping rows: stamping ten million rows after a first
+    recompute cost more than making the referrals.
+    """
 
     household = models.ForeignKey("registry.Household", on_delete=models.CASCADE, related_name="eligibility_changes")
     programme = models.ForeignKey(Programme, on_delete=models.CASCADE, related_name="eligibility_changes")
@@ -236,13 +240,11 @@ class EligibilityChange(models.Model):
     rule_version = models.ForeignKey(RuleVersion, null=True, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField(default=timezone.now)
     run = models.ForeignKey("RecomputeRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="changes")
-    consumed_at = models.DateTimeField(null=True, blank=True, help_text="When the referral engine acted on it.")
 
     class Meta:
         ordering = ["-at", "-id"]
         indexes = [
             models.Index(fields=["household", "programme", "-at"]),
-            models.Index(fields=["at"], condition=Q(consumed_at__isnull=True), name="elig_change_unconsumed"),
         ]
 
     def __str__(self) -> str:

@@ -208,8 +208,15 @@ def eligibility_recompute_household(
     programmes = list(programmes_for_household(household)) if household.status == HouseholdStatus.ACTIVE else []
     # The same lock order as a bulk step (programme rows by pk), so the two
     # never record the same change twice nor deadlock.
+    # Programmes it has results for but no longer qualifies to be assessed in
+    # are locked too: every writer of a change holds its programme's row, which
+    # is what lets the referral sweep read changes up to a watermark safely.
+    stale_ids = EligibilityResult.objects.filter(household=household).values_list("programme_id", flat=True)
     list(
-        Programme.objects.select_for_update().filter(pk__in=[p.pk for p in programmes]).order_by("pk").values_list("pk")
+        Programme.objects.select_for_update()
+        .filter(pk__in={p.pk for p in programmes} | set(stale_ids))
+        .order_by("pk")
+        .values_list("pk")
     )
     now = timezone.now()
     existing = {r.programme_id: r for r in EligibilityResult.objects.select_for_update().filter(household=household)}
@@ -397,8 +404,8 @@ def _bulk_step(
             f"WHERE c.outcome IS NULL OR c.outcome <> n.outcome OR c.amount IS DISTINCT FROM n.amount"
         )
         cursor.execute(
-            f"INSERT INTO {change_table} (household_id, programme_id, previous_outcome, outcome, rule_version_id, at, run_id, consumed_at) "
-            f"SELECT d.hid, d.programme_id, COALESCE(d.previous_outcome, ''), d.outcome, d.version_id, %s, %s, NULL "
+            f"INSERT INTO {change_table} (household_id, programme_id, previous_outcome, outcome, rule_version_id, at, run_id) "
+            f"SELECT d.hid, d.programme_id, COALESCE(d.previous_outcome, ''), d.outcome, d.version_id, %s, %s "
             f"FROM {diff} d WHERE d.previous_outcome IS NULL OR d.previous_outcome <> d.outcome",
             [now, run_id],
         )
@@ -413,8 +420,8 @@ def _bulk_step(
         gone = cursor.fetchone()[0]
         if gone:
             cursor.execute(
-                f"INSERT INTO {change_table} (household_id, programme_id, previous_outcome, outcome, rule_version_id, at, run_id, consumed_at) "
-                f"SELECT c.hid, c.programme_id, c.outcome, '', NULL, %s, %s, NULL FROM {current} c "
+                f"INSERT INTO {change_table} (household_id, programme_id, previous_outcome, outcome, rule_version_id, at, run_id) "
+                f"SELECT c.hid, c.programme_id, c.outcome, '', NULL, %s, %s FROM {current} c "
                 f"WHERE NOT EXISTS (SELECT 1 FROM {new} n WHERE n.hid = c.hid AND n.programme_id = c.programme_id)",
                 [now, run_id],
             )
@@ -465,6 +472,7 @@ def _forget_programme_outside(programme: Programme, covered_ids: list[int], run:
         stale = EligibilityResult.objects.filter(programme=programme)
     now = timezone.now()
     with transaction.atomic():
+        list(Programme.objects.select_for_update().filter(pk=programme.pk).values_list("pk"))
         rows = list(stale.values_list("household_id", "outcome"))
         EligibilityChange.objects.bulk_create(
             [

@@ -236,3 +236,14 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+class EligibilitySweep(models.Model):
+    """How far automatic referrals have read the eligibility changes (a watermark, one row)."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    last_change_id = models.BigIntegerField(default=0)
+    swept_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name}: up to change {self.last_change_id}"

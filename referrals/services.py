@@ -31,6 +31,7 @@ from spf.scope import user_may_see_district
 from .models import (
     OPEN_STATUSES,
     Delivery,
+    EligibilitySweep,
     Notification,
     Referral,
     ReferralAttachment,
@@ -304,6 +305,9 @@ class AutoReferralReport:
     changes_consumed: int = 0
 
 
+# The one watermark row of the eligibility sweep.
+SWEEP_NAME = "automatic_referrals"
+
 # Webhook deliveries for automatic referrals are written in batches of this
 # size: a handful of agencies push, and each batch is one bulk insert.
 DELIVERY_BATCH = 2000
@@ -315,20 +319,29 @@ def referrals_from_eligibility(*, now: datetime.datetime | None = None) -> AutoR
     A household that became eligible for a programme configured for it, with no
     open referral there, gets one: suggested (draft) or sent at once, per the
     programme. An automatic suggestion whose household is no longer eligible is
-    withdrawn. The changes are then marked consumed. Safe to run twice or at
+    withdrawn. The watermark then moves past the changes read. Safe to run twice or at
     once: the open-referral index and the programme row locks decide.
     """
     now = now or timezone.now()
     today = timezone.localdate()
     report = AutoReferralReport()
     with transaction.atomic():
-        upto = EligibilityChange.objects.filter(consumed_at__isnull=True).order_by("-pk").values_list("pk", flat=True).first()
+        # The watermark row is the lock: two sweeps at once take turns.
+        EligibilitySweep.objects.get_or_create(name=SWEEP_NAME)
+        sweep = EligibilitySweep.objects.select_for_update().get(name=SWEEP_NAME)
+        # Every writer of eligibility changes holds its programme's row until it
+        # commits. Taking every programme row (in the writers' order, by pk)
+        # waits out those in flight, so no change with an id below the
+        # watermark can still appear after it has moved on.
+        list(Programme.objects.select_for_update().order_by("pk").values_list("pk"))
+        after = sweep.last_change_id
+        upto = EligibilityChange.objects.filter(pk__gt=after).order_by("-pk").values_list("pk", flat=True).first()
         if upto is None:
             return report
         programmes = list(
-            Programme.objects.select_for_update().filter(
-                pk__in=EligibilityChange.objects.filter(consumed_at__isnull=True, pk__lte=upto).values("programme_id")
-            ).order_by("pk")
+            Programme.objects.filter(
+                pk__in=EligibilityChange.objects.filter(pk__gt=after, pk__lte=upto).values("programme_id")
+            ).select_related("agency").order_by("pk")
         )
         table = Referral._meta.db_table
         open_list = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
@@ -343,12 +356,12 @@ def referrals_from_eligibility(*, now: datetime.datetime | None = None) -> AutoR
                         f"overdue_since, eligibility_change_id, created_by_id, created_at, updated_at, sent_at, closed_at) "
                         f"SELECT r.household_id, NULL, %s, %s, h.district_id, %s, '', %s, %s, '', %s, '', '', %s, NULL, "
                         f"(SELECT MAX(c.id) FROM {EligibilityChange._meta.db_table} c WHERE c.household_id = r.household_id "
-                        f" AND c.programme_id = %s AND c.outcome = %s AND c.consumed_at IS NULL AND c.id <= %s), "
+                        f" AND c.programme_id = %s AND c.outcome = %s AND c.id > %s AND c.id <= %s), "
                         f"NULL, %s, %s, %s, NULL "
                         f"FROM {EligibilityResult._meta.db_table} r JOIN {Household._meta.db_table} h ON h.id = r.household_id "
                         f"WHERE r.programme_id = %s AND r.outcome = %s AND h.status = %s "
                         f"AND EXISTS (SELECT 1 FROM {EligibilityChange._meta.db_table} c WHERE c.household_id = r.household_id "
-                        f" AND c.programme_id = %s AND c.outcome = %s AND c.consumed_at IS NULL AND c.id <= %s) "
+                        f" AND c.programme_id = %s AND c.outcome = %s AND c.id > %s AND c.id <= %s) "
                         f"AND NOT EXISTS (SELECT 1 FROM {table} x WHERE x.household_id = r.household_id "
                         f" AND x.programme_id = %s AND x.status IN ({open_list})) "
                         f"ON CONFLICT (household_id, programme_id) WHERE status IN ({open_list}) DO NOTHING",
@@ -356,10 +369,10 @@ def referrals_from_eligibility(*, now: datetime.datetime | None = None) -> AutoR
                             programme.pk, programme.agency_id, ReferralSource.AUTOMATIC,
                             f"Became eligible for {programme.name}.", ReferralPriority.NORMAL, status,
                             _due_date(programme, today) if send else None,
-                            programme.pk, EligibilityOutcome.ELIGIBLE, upto,
+                            programme.pk, EligibilityOutcome.ELIGIBLE, after, upto,
                             now, now, now if send else None,
                             programme.pk, EligibilityOutcome.ELIGIBLE, HouseholdStatus.ACTIVE,
-                            programme.pk, EligibilityOutcome.ELIGIBLE, upto,
+                            programme.pk, EligibilityOutcome.ELIGIBLE, after, upto,
                             programme.pk,
                         ],
                     )
@@ -369,10 +382,10 @@ def referrals_from_eligibility(*, now: datetime.datetime | None = None) -> AutoR
                     if created:
                         _events_for_new(programme, status=status, now=now)
                 # Suggestions the household no longer qualifies for are withdrawn.
-                report.withdrawn += _withdraw_lost(programme, upto=upto, now=now)
-        report.changes_consumed = EligibilityChange.objects.filter(consumed_at__isnull=True, pk__lte=upto).update(
-            consumed_at=now
-        )
+                report.withdrawn += _withdraw_lost(programme, after=after, upto=upto, now=now)
+        report.changes_consumed = EligibilityChange.objects.filter(pk__gt=after, pk__lte=upto).count()
+        sweep.last_change_id, sweep.swept_at = upto, now
+        sweep.save(update_fields=["last_change_id", "swept_at"])
     return report
 
 
@@ -406,9 +419,9 @@ def _events_for_new(programme: Programme, *, status: str, now: datetime.datetime
         # The beat sweep sends them (after this transaction commits).
 
 
-def _withdraw_lost(programme: Programme, *, upto: int, now: datetime.datetime) -> int:
+def _withdraw_lost(programme: Programme, *, after: int, upto: int, now: datetime.datetime) -> int:
     lost = EligibilityChange.objects.filter(
-        programme=programme, consumed_at__isnull=True, pk__lte=upto, previous_outcome=EligibilityOutcome.ELIGIBLE,
+        programme=programme, pk__gt=after, pk__lte=upto, previous_outcome=EligibilityOutcome.ELIGIBLE,
     ).exclude(outcome=EligibilityOutcome.ELIGIBLE)
     suggestions = Referral.objects.filter(
         programme=programme, source=ReferralSource.AUTOMATIC, status=S.DRAFT,

@@ -168,7 +168,7 @@ def test_becoming_eligible_suggests_a_referral_once(household, programme):
     assert (referral.status, referral.source) == (S.DRAFT, ReferralSource.AUTOMATIC)
     assert referral.eligibility_change is not None
     assert statuses(referral) == [("", "draft")]
-    assert not EligibilityChange.objects.filter(consumed_at__isnull=True).exists()
+    assert report.changes_consumed == EligibilityChange.objects.count()
     assert referrals_from_eligibility().created == 0
 
 
