@@ -148,6 +148,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "referrals.tasks.referrals_expire",
         "schedule": crontab(hour=5, minute=30),
     },
+    # Enrolments whose household lost eligibility are flagged for an officer's
+    # review (also after every recompute, by signal); nightly catches the rest.
+    "enrolments-flag-review": {
+        "task": "payments.tasks.enrolments_flag_review",
+        "schedule": crontab(hour=4, minute=0),
+    },
     # Overdue referrals and their digests, before the offices open.
     "referrals-mark-overdue": {
         "task": "referrals.tasks.referrals_mark_overdue",

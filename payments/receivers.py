@@ -1,0 +1,12 @@
+"""Enrolments follow eligibility: when outcomes change, flag the enrolments whose household lost it."""
+
+from django.dispatch import receiver
+
+from programmes.signals import eligibility_changed
+
+
+@receiver(eligibility_changed)
+def flag_enrolments_for_review(sender, **kwargs):
+    from .tasks import enrolments_flag_review
+
+    enrolments_flag_review.delay()
