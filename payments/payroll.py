@@ -81,7 +81,7 @@ def _add_months(day: datetime.date, months: int) -> datetime.date:
 @transaction.atomic
 def payment_cycle_create(*, acting_user, programme: Programme, period_start: datetime.date) -> PaymentCycle:
     """A cycle for the period starting `period_start` (the first of a month), as long as the programme's schedule."""
-    programme = Programme.objects.select_for_update().select_related("agency", "current_version").get(pk=programme.pk)
+    programme = Programme.objects.select_for_update(of=("self",)).select_related("agency", "current_version").get(pk=programme.pk)
     _require(acting_user, programme, "create a payment cycle")
     errors: dict[str, list[str]] = {}
     if programme.status != ProgrammeStatus.ACTIVE:
@@ -324,7 +324,7 @@ def payments_reissue(*, acting_user, cycle: PaymentCycle, payment_ids: list[int]
             f"reissue_of_id, paid_amount, paid_at, provider_transaction_id, status_note, reconciled_at, created_at) "
             f"SELECT %s, p.enrolment_id, p.household_id, p.district_id, p.programme_id, %s || CAST(p.id AS TEXT), "
             f"p.amount, p.currency, 'Reissue of ' || p.reference, e.channel, e.account_number, e.account_name, "
-            f"e.pay_point, %s, p.id, NULL, NULL, NULL, '', '', NULL, %s "
+            f"e.pay_point, %s, p.id, NULL, NULL, '', '', NULL, %s "
             f"FROM {Payment._meta.db_table} p JOIN {Enrolment._meta.db_table} e ON e.id = p.enrolment_id "
             f"WHERE p.id IN ({ids_sql}) ON CONFLICT (reissue_of_id) DO NOTHING",
             [cycle.pk, prefix, PaymentStatus.PENDING, now, *ids_params],
