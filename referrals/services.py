@@ -9,6 +9,7 @@ import datetime
 import uuid
 from dataclasses import dataclass
 
+from django.apps import apps
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -156,12 +157,27 @@ def _send_later(delivery_id: int) -> None:
     delivery_send.delay(delivery_id)
 
 
-def _record(referral: Referral, *, from_status: str, to_status: str, actor: Actor, reason: str = "",
-            rejection_reason: str = "", idempotency_key: str = "", changes: dict | None = None) -> ReferralEvent:
+def _record(
+    referral: Referral,
+    *,
+    from_status: str,
+    to_status: str,
+    actor: Actor,
+    reason: str = "",
+    rejection_reason: str = "",
+    idempotency_key: str = "",
+    changes: dict | None = None,
+) -> ReferralEvent:
     event = ReferralEvent.objects.create(
-        referral=referral, from_status=from_status, to_status=to_status, actor=actor.user,
-        agency=actor.agency or _actor_agency(actor.user), reason=reason, rejection_reason=rejection_reason,
-        idempotency_key=idempotency_key, changes=changes or {},
+        referral=referral,
+        from_status=from_status,
+        to_status=to_status,
+        actor=actor.user,
+        agency=actor.agency or _actor_agency(actor.user),
+        reason=reason,
+        rejection_reason=rejection_reason,
+        idempotency_key=idempotency_key,
+        changes=changes or {},
     )
     _queue_delivery(referral, event)
     return event
@@ -172,9 +188,17 @@ def _record(referral: Referral, *, from_status: str, to_status: str, actor: Acto
 
 @transaction.atomic
 def referral_create(
-    *, acting_user, household: Household, programme: Programme, member: Member | None = None,
-    source: str = ReferralSource.WINDOW, source_detail: str = "", reason: str = "",
-    priority: str = ReferralPriority.NORMAL, notes: str = "", send: bool = True,
+    *,
+    acting_user,
+    household: Household,
+    programme: Programme,
+    member: Member | None = None,
+    source: str = ReferralSource.WINDOW,
+    source_detail: str = "",
+    reason: str = "",
+    priority: str = ReferralPriority.NORMAL,
+    notes: str = "",
+    send: bool = True,
 ) -> Referral:
     """Refer a household (or one of its members) to a programme; sent at once unless `send` is False.
 
@@ -207,6 +231,9 @@ def referral_create(
         errors["priority"] = [f"Priority must be one of {', '.join(ReferralPriority.values)}."]
     if source not in ReferralSource.values:
         errors["source"] = [f"Source must be one of {', '.join(ReferralSource.values)}."]
+    if "programme" not in errors and _currently_enrolled(household=household, programme=programme, member=member):
+        who = member.full_name if member is not None else f"Household {household.number}"
+        errors["programme"] = [f"{who} is already enrolled in {programme.name}."]
     if Referral.objects.filter(household=household, programme=programme, status__in=OPEN_STATUSES).exists():
         errors["programme"] = [f"Household {household.number} already has an open referral to {programme.name}."]
     if errors:
@@ -214,9 +241,17 @@ def referral_create(
     try:
         with transaction.atomic():
             referral = Referral.objects.create(
-                household=household, member=member, programme=programme, agency=programme.agency,
-                district=household.district, source=source, source_detail=source_detail.strip(),
-                reason=reason.strip(), priority=priority, notes=notes.strip(), created_by=acting_user,
+                household=household,
+                member=member,
+                programme=programme,
+                agency=programme.agency,
+                district=household.district,
+                source=source,
+                source_detail=source_detail.strip(),
+                reason=reason.strip(),
+                priority=priority,
+                notes=notes.strip(),
+                created_by=acting_user,
             )
     except IntegrityError as problem:
         # Two desks referring the same household at the same moment: the index decides.
@@ -234,8 +269,14 @@ def referral_create(
 
 @transaction.atomic
 def referral_transition(
-    *, referral: Referral, to_status: str, acting_user=None, agency: Agency | None = None, reason: str = "",
-    rejection_reason: str = "", idempotency_key: str = "",
+    *,
+    referral: Referral,
+    to_status: str,
+    acting_user=None,
+    agency: Agency | None = None,
+    reason: str = "",
+    rejection_reason: str = "",
+    idempotency_key: str = "",
 ) -> Referral:
     """Move a referral to `to_status`, if the state machine and the actor allow it.
 
@@ -245,20 +286,28 @@ def referral_transition(
     """
     referral = (
         Referral.objects.select_for_update(of=("self",))
-        .select_related("programme", "agency", "household", "household__district", "household__village", "household__head", "member")
+        .select_related(
+            "programme", "agency", "household", "household__district", "household__village", "household__head", "member"
+        )
         .get(pk=referral.pk)
     )
     idempotency_key = (idempotency_key or "").strip()[:100]
     if idempotency_key and referral.events.filter(idempotency_key=idempotency_key).exists():
         return referral
     if to_status not in S.values:
-        raise ValidationError({"status": [f"'{to_status}' is not a referral status; use one of {', '.join(S.values)}."]})
+        raise ValidationError(
+            {"status": [f"'{to_status}' is not a referral status; use one of {', '.join(S.values)}."]}
+        )
     allowed = TRANSITIONS[referral.status]
     if to_status not in allowed:
         where = ", ".join(S(s).label.lower() for s in allowed) or "nowhere: it is closed"
         raise ValidationError(
-            {"status": [f"Referral {referral.number} is {referral.get_status_display().lower()}; it can go to {where}, "
-                        f"not {S(to_status).label.lower()}."]}
+            {
+                "status": [
+                    f"Referral {referral.number} is {referral.get_status_display().lower()}; it can go to {where}, "
+                    f"not {S(to_status).label.lower()}."
+                ]
+            }
         )
     _check_may_move(referral, to_status, acting_user)
     if agency is not None and agency.pk != referral.agency_id:
@@ -266,9 +315,14 @@ def referral_transition(
     reason = (reason or "").strip()
     if to_status == S.REJECTED:
         if rejection_reason not in RejectionReason.values:
-            raise ValidationError({"rejection_reason": [
-                "Choose why the referral is rejected: " + ", ".join(f"{v} ({label})" for v, label in RejectionReason.choices)
-            ]})
+            raise ValidationError(
+                {
+                    "rejection_reason": [
+                        "Choose why the referral is rejected: "
+                        + ", ".join(f"{v} ({label})" for v, label in RejectionReason.choices)
+                    ]
+                }
+            )
         if rejection_reason == RejectionReason.OTHER and not reason:
             raise ValidationError({"reason": ["Explain the rejection in words when the reason is 'other'."]})
     if to_status == S.CANCELLED and not reason:
@@ -288,9 +342,16 @@ def referral_transition(
         referral.closed_at = now
         referral.overdue_since = None
     referral.save()
-    _record(referral, from_status=from_status, to_status=to_status, actor=Actor(user=acting_user, agency=agency),
-            reason=reason, rejection_reason=rejection_reason if to_status == S.REJECTED else "",
-            idempotency_key=idempotency_key, changes=changes)
+    _record(
+        referral,
+        from_status=from_status,
+        to_status=to_status,
+        actor=Actor(user=acting_user, agency=agency),
+        reason=reason,
+        rejection_reason=rejection_reason if to_status == S.REJECTED else "",
+        idempotency_key=idempotency_key,
+        changes=changes,
+    )
     return referral
 
 
@@ -317,7 +378,7 @@ def referrals_from_eligibility(*, now: datetime.datetime | None = None) -> AutoR
     """Turn the eligibility changes not yet acted on into referrals, set-based.
 
     A household that became eligible for a programme configured for it, with no
-    open referral there, gets one: suggested (draft) or sent at once, per the
+    open referral there and no current enrolment in it, gets one: suggested (draft) or sent at once, per the
     programme. An automatic suggestion whose household is no longer eligible is
     withdrawn. The watermark then moves past the changes read. Safe to run twice or at
     once: the open-referral index and the programme row locks decide.
@@ -341,9 +402,12 @@ def referrals_from_eligibility(*, now: datetime.datetime | None = None) -> AutoR
         programmes = list(
             Programme.objects.filter(
                 pk__in=EligibilityChange.objects.filter(pk__gt=after, pk__lte=upto).values("programme_id")
-            ).select_related("agency").order_by("pk")
+            )
+            .select_related("agency")
+            .order_by("pk")
         )
         table = Referral._meta.db_table
+        enrolment_table = _enrolment_model()._meta.db_table
         open_list = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
         with connection.cursor() as cursor:
             for programme in programmes:
@@ -364,15 +428,32 @@ def referrals_from_eligibility(*, now: datetime.datetime | None = None) -> AutoR
                         f" AND c.programme_id = %s AND c.outcome = %s AND c.id > %s AND c.id <= %s) "
                         f"AND NOT EXISTS (SELECT 1 FROM {table} x WHERE x.household_id = r.household_id "
                         f" AND x.programme_id = %s AND x.status IN ({open_list})) "
+                        f"AND NOT EXISTS (SELECT 1 FROM {enrolment_table} en WHERE en.household_id = r.household_id "
+                        f" AND en.programme_id = %s AND en.status <> 'exited') "
                         f"ON CONFLICT (household_id, programme_id) WHERE status IN ({open_list}) DO NOTHING",
                         [
-                            programme.pk, programme.agency_id, ReferralSource.AUTOMATIC,
-                            f"Became eligible for {programme.name}.", ReferralPriority.NORMAL, status,
+                            programme.pk,
+                            programme.agency_id,
+                            ReferralSource.AUTOMATIC,
+                            f"Became eligible for {programme.name}.",
+                            ReferralPriority.NORMAL,
+                            status,
                             _due_date(programme, today) if send else None,
-                            programme.pk, EligibilityOutcome.ELIGIBLE, after, upto,
-                            now, now, now if send else None,
-                            programme.pk, EligibilityOutcome.ELIGIBLE, HouseholdStatus.ACTIVE,
-                            programme.pk, EligibilityOutcome.ELIGIBLE, after, upto,
+                            programme.pk,
+                            EligibilityOutcome.ELIGIBLE,
+                            after,
+                            upto,
+                            now,
+                            now,
+                            now if send else None,
+                            programme.pk,
+                            EligibilityOutcome.ELIGIBLE,
+                            HouseholdStatus.ACTIVE,
+                            programme.pk,
+                            EligibilityOutcome.ELIGIBLE,
+                            after,
+                            upto,
+                            programme.pk,
                             programme.pk,
                         ],
                     )
@@ -389,6 +470,19 @@ def referrals_from_eligibility(*, now: datetime.datetime | None = None) -> AutoR
     return report
 
 
+def _enrolment_model():
+    """Enrolments belong to the later `payments` app; referrals only read them (a household
+    already enrolled is not referred again), so the model is looked up, not imported."""
+    return apps.get_model("payments", "Enrolment")
+
+
+def _currently_enrolled(*, household: Household, programme: Programme, member: Member | None) -> bool:
+    enrolments = _enrolment_model().objects.filter(programme=programme).exclude(status="exited")
+    if member is not None:
+        return enrolments.filter(member=member).exists()
+    return enrolments.filter(household=household).exists()
+
+
 def _events_for_new(programme: Programme, *, status: str, now: datetime.datetime) -> None:
     new = Referral.objects.filter(programme=programme, source=ReferralSource.AUTOMATIC, created_at=now)
     with connection.cursor() as cursor:
@@ -402,16 +496,28 @@ def _events_for_new(programme: Programme, *, status: str, now: datetime.datetime
     if status == S.SENT and programme.agency.referral_delivery == ReferralDelivery.WEBHOOK:
         events = (
             ReferralEvent.objects.filter(referral__in=new, to_status=S.SENT, at=now)
-            .select_related("referral__programme", "referral__agency", "referral__household__district",
-                            "referral__household__village", "referral__household__head", "referral__member")
+            .select_related(
+                "referral__programme",
+                "referral__agency",
+                "referral__household__district",
+                "referral__household__village",
+                "referral__household__head",
+                "referral__member",
+            )
             .order_by("pk")
         )
         batch = []
         for event in events.iterator(chunk_size=DELIVERY_BATCH):
             referral = event.referral
-            batch.append(Delivery(referral=referral, event=event, agency_id=referral.agency_id,
-                                  idempotency_key=f"{referral.number}-{event.pk}-{uuid.uuid4().hex[:8]}",
-                                  payload=_payload(referral, event)))
+            batch.append(
+                Delivery(
+                    referral=referral,
+                    event=event,
+                    agency_id=referral.agency_id,
+                    idempotency_key=f"{referral.number}-{event.pk}-{uuid.uuid4().hex[:8]}",
+                    payload=_payload(referral, event),
+                )
+            )
             if len(batch) >= DELIVERY_BATCH:
                 Delivery.objects.bulk_create(batch)
                 batch = []
@@ -421,15 +527,21 @@ def _events_for_new(programme: Programme, *, status: str, now: datetime.datetime
 
 def _withdraw_lost(programme: Programme, *, after: int, upto: int, now: datetime.datetime) -> int:
     lost = EligibilityChange.objects.filter(
-        programme=programme, pk__gt=after, pk__lte=upto, previous_outcome=EligibilityOutcome.ELIGIBLE,
+        programme=programme,
+        pk__gt=after,
+        pk__lte=upto,
+        previous_outcome=EligibilityOutcome.ELIGIBLE,
     ).exclude(outcome=EligibilityOutcome.ELIGIBLE)
     suggestions = Referral.objects.filter(
-        programme=programme, source=ReferralSource.AUTOMATIC, status=S.DRAFT,
+        programme=programme,
+        source=ReferralSource.AUTOMATIC,
+        status=S.DRAFT,
         household_id__in=lost.values("household_id"),
     ).exclude(
         # Eligible again since: keep the suggestion.
-        household_id__in=EligibilityResult.objects.filter(programme=programme, outcome=EligibilityOutcome.ELIGIBLE)
-        .values("household_id")
+        household_id__in=EligibilityResult.objects.filter(
+            programme=programme, outcome=EligibilityOutcome.ELIGIBLE
+        ).values("household_id")
     )
     ids = list(suggestions.values_list("pk", flat=True)[:1])
     if not ids:

@@ -253,3 +253,28 @@ def test_individual_programme_needs_a_member(maker, samfya, ministry_user, agenc
     head = household.members.get()
     enrolment = _apply(maker, household, programme, member=head)
     assert enrolment.member == head
+
+
+def test_an_enrolled_household_is_not_referred_again(samfya_officer, maker, checker, household, programme):
+    enrol_active(household=household, programme=programme, maker=maker, checker=checker)
+    with pytest.raises(ValidationError) as problem:
+        referral_create(acting_user=samfya_officer, household=household, programme=programme)
+    assert "already enrolled" in problem.value.message_dict["programme"][0]
+
+
+def test_automatic_referrals_skip_households_already_enrolled(
+    samfya_officer, samfya_village, maker, checker, programme
+):
+    from programmes.models import AutoReferral
+    from referrals.models import Referral
+    from referrals.services import referrals_from_eligibility
+
+    programme.auto_referral = AutoReferral.SUGGEST
+    programme.save()
+    enrolled = make_household(officer=samfya_officer, village=samfya_village, last_name="Banda")
+    waiting = make_household(officer=samfya_officer, village=samfya_village, last_name="Phiri")
+    enrol_active(household=enrolled, programme=programme, maker=maker, checker=checker)
+    for household in (enrolled, waiting):
+        eligibility_recompute_household(household_id=household.pk)
+    referrals_from_eligibility()
+    assert list(Referral.objects.filter(programme=programme).values_list("household_id", flat=True)) == [waiting.pk]
