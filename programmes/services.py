@@ -10,8 +10,10 @@ import datetime
 import logging
 import math
 import uuid
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F, FilteredRelation, Q
@@ -360,8 +362,7 @@ def _bulk_step(
     id_list = ", ".join(str(pk) for pk in programme_ids)
     run_id = run.pk if run else None
     with transaction.atomic(), connection.cursor() as cursor:
-        # Serialises bulk steps and one-household assessments of these programmes (same order: by pk).
-        list(Programme.objects.select_for_update().filter(pk__in=programme_ids).order_by("pk").values_list("pk"))
+        _lock_for_bulk_step(cursor, programme_ids=programme_ids, district_id=district_id, id_from=id_from)
         if connection.vendor == "postgresql":
             # The step's queries are big but run once: compiling them (JIT) costs more than it saves.
             cursor.execute("SET LOCAL jit = off")
@@ -450,6 +451,34 @@ def _bulk_step(
     return assessed, changed
 
 
+def _lock_for_bulk_step(cursor, *, programme_ids: list[int], district_id: int, id_from: int) -> None:
+    """The locks a bulk step holds until it commits.
+
+    The programme rows in share mode (by pk, the order every writer uses):
+    one-household assessments and the referral sweep take them for update, so
+    they wait for the step and the step waits for them; bulk steps share them,
+    so the steps of a run go in parallel on separate households. Two steps of
+    the same range (two runs at once) take turns on an advisory lock of the range.
+    """
+    if connection.vendor != "postgresql":
+        # SQLite (the embedded demo) writes one transaction at a time anyway.
+        return
+    cursor.execute(
+        f"SELECT id FROM {Programme._meta.db_table} WHERE id IN ({', '.join(['%s'] * len(programme_ids))}) "
+        f"ORDER BY id FOR SHARE",
+        programme_ids,
+    )
+    cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [district_id, id_from % 2**31])
+
+
+def _parallel_steps() -> int:
+    """How many bulk steps run at once: the setting, but one on SQLite or inside a transaction
+    (a test, a caller's atomic block: other connections would not see its data)."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return 1
+    return max(1, settings.RECOMPUTE_PARALLEL_STEPS)
+
+
 def _id_ranges(district_id: int) -> list[tuple[int, int]]:
     bounds = Household.objects.filter(district_id=district_id).order_by().values_list("pk", flat=True)
     low, high = bounds.order_by("pk").first(), bounds.order_by("-pk").first()
@@ -528,8 +557,8 @@ def recompute_run_execute(*, run_id: int, reference_date: datetime.date | None =
         steps = recompute_plan(programme=run.programme, district=run.district)
         RecomputeRun.objects.filter(pk=run.pk).update(total_steps=len(steps))
         compiled: dict[int, _BulkProgramme] = {}
-        done = 0
-        for (district_id, low, high), programmes in _steps_by_range(steps):
+        ranges = list(_steps_by_range(steps))
+        for _, programmes in ranges:
             for programme in programmes:
                 if programme.pk not in compiled:
                     # Once a run: compiling reads the attribute definitions from the database.
@@ -542,6 +571,8 @@ def recompute_run_execute(*, run_id: int, reference_date: datetime.date | None =
                             target_unit=programme.target_unit,
                         ),
                     )
+
+        def step(district_id: int, low: int, high: int, programmes: list[Programme]) -> list[Programme]:
             assessed, changed = _bulk_step(
                 programmes=[compiled[programme.pk] for programme in programmes],
                 district_id=district_id,
@@ -551,14 +582,37 @@ def recompute_run_execute(*, run_id: int, reference_date: datetime.date | None =
                 run=run,
             )
             RecomputeRun.objects.filter(pk=run.pk).update(
-                done_steps=done + len(programmes),
+                done_steps=F("done_steps") + len(programmes),
                 households_assessed=F("households_assessed") + assessed,
                 outcomes_changed=F("outcomes_changed") + changed,
             )
+            return programmes
+
+        done = 0
+
+        def report(district_id: int, programmes: list[Programme]) -> None:
+            nonlocal done
             for programme in programmes:
                 done += 1
                 if progress:
                     progress(done, len(steps), programme, district_id)
+
+        workers = _parallel_steps()
+        if workers == 1:
+            for (district_id, low, high), programmes in ranges:
+                report(district_id, step(district_id, low, high, programmes))
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="recompute") as pool:
+                futures = {
+                    pool.submit(_in_own_connection, step, district_id, low, high, programmes): district_id
+                    for (district_id, low, high), programmes in ranges
+                }
+                try:
+                    for future in as_completed(futures):
+                        report(futures[future], future.result())
+                except BaseException:
+                    pool.shutdown(cancel_futures=True)
+                    raise
         targets = [run.programme] if run.programme else Programme.objects.all()
         if run.district is None:
             for programme in targets:
@@ -577,6 +631,14 @@ def recompute_run_execute(*, run_id: int, reference_date: datetime.date | None =
     RecomputeRun.objects.filter(pk=run.pk).update(status=RecomputeStatus.DONE, finished_at=timezone.now())
     run.refresh_from_db()
     return run
+
+
+def _in_own_connection(function, *args):
+    """Run `function` in this worker thread's own database connection, closed afterwards."""
+    try:
+        return function(*args)
+    finally:
+        connection.close()
 
 
 def district_codes_to_ids(codes: list[str]) -> list[int]:

@@ -203,6 +203,10 @@ SPECTACULAR_SETTINGS = {
 # --- The country -------------------------------------------------------------
 # A country is configuration: registry/countries/<code>/country.json names its
 # national ID format, currency, phone prefix and locations file.
+# Bulk eligibility steps run at once (threads, one database connection each): one
+# per core of the database server is what a recompute can use; more only queue.
+RECOMPUTE_PARALLEL_STEPS = env.int("RECOMPUTE_PARALLEL_STEPS", default=2)
+
 SPF_COUNTRY = env("SPF_COUNTRY", default="ZM")
 
 DEMO_PASSWORD = env("DEMO_PASSWORD", default="demo-2026")
