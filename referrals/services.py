@@ -419,24 +419,35 @@ def referrals_from_eligibility(*, now: datetime.datetime | None = None) -> AutoR
             if connection.vendor == "postgresql" and upto - after >= ANALYZE_AFTER_CHANGES:
                 # A window this big follows a first recompute or a broad rule change, and the
                 # planner's statistics of the results may predate it (autovacuum lags behind a
-                # bulk write): at a million households a plan made for the old, small table
-                # ran for more than ten minutes instead of ten seconds.
-                cursor.execute(f"ANALYZE {EligibilityResult._meta.db_table}, {Referral._meta.db_table}")
+                # bulk write); a plan made for a small table is ruinous at this size.
+                cursor.execute(f"ANALYZE {EligibilityResult._meta.db_table}")
             # The changes between the two ids, read once (a range of the primary key)
             # and folded to one row per programme and household: the last change to
-            # eligible, and whether eligibility was lost. Correlated lookups per
-            # household into a table of ten million changes did not finish at a
-            # million households; joins on this table do.
+            # eligible, and whether eligibility was lost: one pass over the changes
+            # instead of two lookups per eligible household and programme.
             cursor.execute(
                 f"CREATE TEMPORARY TABLE {window} AS "
                 f"SELECT programme_id, household_id, "
                 f"MAX(CASE WHEN outcome = %s THEN id END) AS eligible_change_id, "
-                f"MAX(CASE WHEN previous_outcome = %s AND outcome <> %s THEN 1 ELSE 0 END) AS lost "
+                f"MAX(CASE WHEN previous_outcome = %s AND outcome <> %s THEN 1 ELSE 0 END) AS lost, "
+                f"0 AS blocked "
                 f"FROM {EligibilityChange._meta.db_table} WHERE id > %s AND id <= %s "
                 f"AND (outcome = %s OR previous_outcome = %s) GROUP BY programme_id, household_id",
                 [EligibilityOutcome.ELIGIBLE] * 3 + [after, upto] + [EligibilityOutcome.ELIGIBLE] * 2,
             )
             cursor.execute(f"CREATE INDEX {window}_p ON {window} (programme_id, household_id)")
+            # Households already on their way (an open referral) or served (a current
+            # enrolment) are marked before the inserts: a NOT EXISTS over the referrals table
+            # inside the INSERT into that same table read every row inserted so far for each
+            # new one (the planner, told the table was empty, chose a loop), and did not
+            # finish at a million households.
+            cursor.execute(
+                f"UPDATE {window} SET blocked = 1 WHERE EXISTS (SELECT 1 FROM {table} x "
+                f"WHERE x.household_id = {window}.household_id AND x.programme_id = {window}.programme_id "
+                f"AND x.status IN ({open_list})) OR EXISTS (SELECT 1 FROM {enrolment_table} en "
+                f"WHERE en.household_id = {window}.household_id AND en.programme_id = {window}.programme_id "
+                f"AND en.status <> 'exited')"
+            )
             if connection.vendor == "postgresql":
                 cursor.execute(f"ANALYZE {window}")
             for programme in programmes:
@@ -452,12 +463,8 @@ def referrals_from_eligibility(*, now: datetime.datetime | None = None) -> AutoR
                         f"FROM {window} w "
                         f"JOIN {EligibilityResult._meta.db_table} r ON r.household_id = w.household_id AND r.programme_id = %s "
                         f"JOIN {Household._meta.db_table} h ON h.id = r.household_id "
-                        f"WHERE w.programme_id = %s AND w.eligible_change_id IS NOT NULL "
+                        f"WHERE w.programme_id = %s AND w.eligible_change_id IS NOT NULL AND w.blocked = 0 "
                         f"AND r.outcome = %s AND h.status = %s "
-                        f"AND NOT EXISTS (SELECT 1 FROM {table} x WHERE x.household_id = r.household_id "
-                        f" AND x.programme_id = %s AND x.status IN ({open_list})) "
-                        f"AND NOT EXISTS (SELECT 1 FROM {enrolment_table} en WHERE en.household_id = r.household_id "
-                        f" AND en.programme_id = %s AND en.status <> 'exited') "
                         f"ON CONFLICT (household_id, programme_id) WHERE status IN ({open_list}) DO NOTHING",
                         [
                             programme.pk,
@@ -474,8 +481,6 @@ def referrals_from_eligibility(*, now: datetime.datetime | None = None) -> AutoR
                             programme.pk,
                             EligibilityOutcome.ELIGIBLE,
                             HouseholdStatus.ACTIVE,
-                            programme.pk,
-                            programme.pk,
                         ],
                     )
                     created = cursor.rowcount
