@@ -427,3 +427,176 @@ class ReconciliationRow(models.Model):
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.outcome}"
+
+
+# --- programmes' beneficiary lists (the linkages mechanism) -----------------------------------
+
+
+class BeneficiaryListStatus(models.TextChoices):
+    UPLOADED = "uploaded", "Waiting for the column mapping"
+    QUEUED = "queued", "Waiting to run"
+    READING = "reading", "Reading the rows"
+    MATCHING = "matching", "Matching with the registry"
+    APPLYING = "applying", "Writing enrolments"
+    DONE = "done", "Done"
+    FAILED = "failed", "Stopped: nothing written"
+
+
+# A list is being worked on: its page polls for progress.
+BENEFICIARY_LIST_RUNNING = (
+    BeneficiaryListStatus.QUEUED,
+    BeneficiaryListStatus.READING,
+    BeneficiaryListStatus.MATCHING,
+    BeneficiaryListStatus.APPLYING,
+)
+
+
+class BeneficiaryList(models.Model):
+    """A programme's existing list of beneficiaries, uploaded so the window sees who is served by what.
+
+    The same file (by its SHA-256) is one list per programme: uploading it
+    again changes nothing. Every row of the file ends as one `BeneficiaryRow`
+    in exactly one state.
+    """
+
+    programme = models.ForeignKey("programmes.Programme", on_delete=models.PROTECT, related_name="beneficiary_lists")
+    file = models.FileField(upload_to="beneficiary-lists/%Y/%m/")
+    file_name = models.CharField(max_length=255)
+    file_sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    columns = models.JSONField(default=list, blank=True, help_text="The file's column names, in order.")
+    sample = models.JSONField(default=list, blank=True, help_text="The first rows, for the mapping step.")
+    estimated_rows = models.PositiveIntegerField(default=0)
+    mapping = models.JSONField(default=dict, blank=True, help_text="field: the index of the file's column")
+    payment_defaults = models.JSONField(
+        default=dict, blank=True, help_text="The payment channel and pay point for rows that give none."
+    )
+    mapped_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    mapped_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=12, choices=BeneficiaryListStatus.choices, default=BeneficiaryListStatus.UPLOADED
+    )
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    counts = models.JSONField(default=dict, blank=True, help_text="Rows by state.")
+    enrolments_created = models.PositiveIntegerField(default=0)
+    households_created = models.PositiveIntegerField(default=0)
+    registry_import = models.ForeignKey(
+        "registry.ImportJob",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The registry import that registered the list's new households.",
+    )
+    message = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["programme", "file_sha256"],
+                name="beneficiary_list_one_per_file",
+                violation_error_message="This file was already uploaded for this programme.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} for {self.programme.code}"
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status in (BeneficiaryListStatus.DONE, BeneficiaryListStatus.FAILED):
+            return 100
+        if not self.total_rows:
+            return 0
+        return min(100, round(100 * self.processed_rows / self.total_rows))
+
+
+class BeneficiaryRowState(models.TextChoices):
+    PENDING = "pending", "Not decided yet"
+    ENROLLED = "enrolled", "Enrolled"
+    ALREADY_ENROLLED = "already_enrolled", "Already enrolled"
+    NEW_HOUSEHOLD = "new_household", "Registered as a new household and enrolled"
+    AMBIGUOUS = "ambiguous", "Waiting for an officer: uncertain match"
+    NEEDS_REVIEW = "needs_review", "Waiting for an officer: not found, details missing"
+    REJECTED = "rejected", "Rejected by an officer"
+    INVALID = "invalid", "Invalid row"
+
+
+# The states an officer resolves; every other state but pending is final.
+BENEFICIARY_REVIEW_STATES = (BeneficiaryRowState.AMBIGUOUS, BeneficiaryRowState.NEEDS_REVIEW)
+
+
+class BeneficiaryMatch(models.TextChoices):
+    NATIONAL_ID = "national_id", "National ID"
+    NAME = "name", "Name, date of birth and village"
+    OFFICER = "officer", "Chosen by an officer"
+    NEW_HOUSEHOLD = "new_household", "Registered from the list"
+
+
+class BeneficiaryRow(models.Model):
+    """One row of a beneficiary list: what it says, whom it matched (with the score and the
+    candidates an officer weighs), and the one state it ended in, with the reason."""
+
+    beneficiary_list = models.ForeignKey(BeneficiaryList, on_delete=models.CASCADE, related_name="rows")
+    line = models.PositiveIntegerField(help_text="The row's number in the file (the column names are row 1).")
+    values = models.JSONField(default=dict, blank=True, help_text="The mapped cells as the file gives them.")
+    national_id = models.CharField(max_length=32, blank=True)
+    first_name = models.CharField(max_length=80, blank=True)
+    last_name = models.CharField(max_length=80, blank=True)
+    sex = models.CharField(max_length=1, blank=True)
+    date_of_birth = models.DateField(null=True, blank=True)
+    date_of_birth_estimated = models.BooleanField(default=False)
+    village = models.ForeignKey("registry.Location", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    village_problem = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="Why the village cell could not be used; it matters only without an ID match.",
+    )
+    # The district the row belongs to once known (its village, or the household it matched):
+    # who may see the row. A row with none is seen by the uploader and ministry staff.
+    district = models.ForeignKey("registry.Location", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    phone = models.CharField(max_length=32, blank=True)
+    external_reference = models.CharField(max_length=64, blank=True)
+    amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    channel = models.CharField(max_length=16, choices=PaymentChannel.choices, blank=True)
+    account_number = models.CharField(max_length=64, blank=True)
+    pay_point = models.CharField(max_length=120, blank=True)
+    state = models.CharField(max_length=16, choices=BeneficiaryRowState.choices, default=BeneficiaryRowState.PENDING)
+    column = models.CharField(max_length=255, blank=True, help_text="The file's column(s) the reason is about.")
+    reason = models.TextField(blank=True)
+    match_method = models.CharField(max_length=16, choices=BeneficiaryMatch.choices, blank=True)
+    score = models.DecimalField(max_digits=4, decimal_places=3, null=True, blank=True)
+    candidates = models.JSONField(
+        default=list, blank=True, help_text="Registered people who may be this row, best first."
+    )
+    member = models.ForeignKey("registry.Member", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    household = models.ForeignKey(
+        "registry.Household", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    enrolment = models.ForeignKey(Enrolment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["beneficiary_list", "line"]
+        constraints = [
+            models.UniqueConstraint(fields=["beneficiary_list", "line"], name="beneficiary_row_one_per_line"),
+        ]
+        indexes = [models.Index(fields=["beneficiary_list", "state"])]
+
+    def __str__(self) -> str:
+        return f"row {self.line}: {self.state}"
+
+    @property
+    def name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part)

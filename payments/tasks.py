@@ -9,3 +9,12 @@ def enrolments_flag_review() -> int:
     from .services import enrolments_flag_lost_eligibility
 
     return enrolments_flag_lost_eligibility()
+
+
+@shared_task(name="payments.beneficiary_list_run", acks_late=True)
+def beneficiary_list_run(list_id: int) -> str:
+    """Run a beneficiary list waiting to run; a list already running or finished is left as it is."""
+    from .beneficiaries import beneficiary_list_run as run
+
+    beneficiary_list = run(list_id=list_id)
+    return beneficiary_list.status if beneficiary_list is not None else "skipped: not waiting to run"
