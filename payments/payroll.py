@@ -81,7 +81,11 @@ def _add_months(day: datetime.date, months: int) -> datetime.date:
 @transaction.atomic
 def payment_cycle_create(*, acting_user, programme: Programme, period_start: datetime.date) -> PaymentCycle:
     """A cycle for the period starting `period_start` (the first of a month), as long as the programme's schedule."""
-    programme = Programme.objects.select_for_update(of=("self",)).select_related("agency", "current_version").get(pk=programme.pk)
+    programme = (
+        Programme.objects.select_for_update(of=("self",))
+        .select_related("agency", "current_version")
+        .get(pk=programme.pk)
+    )
     _require(acting_user, programme, "create a payment cycle")
     errors: dict[str, list[str]] = {}
     if programme.status != ProgrammeStatus.ACTIVE:
@@ -139,7 +143,8 @@ def _as_text(sql: str) -> str:
     """A money column as text with two decimals, the same on both databases."""
     if connection.vendor == "postgresql":
         return f"CAST({sql} AS TEXT)"
-    return f"printf('%.2f', {sql})"
+    # %% : the query goes with parameters, and Django's debug log formats it with `%`.
+    return f"printf('%%.2f', {sql})"
 
 
 def _lock_cycle(cycle: PaymentCycle) -> PaymentCycle:
@@ -225,7 +230,8 @@ def payroll_generate(*, acting_user, cycle: PaymentCycle, reference_date: dateti
         report.created = cursor.rowcount
         cursor.execute(
             f"SELECT COUNT(*) FROM {enrolment_table} e LEFT JOIN {temp} a ON a.enrolment_id = e.id "
-            f"WHERE e.id IN ({active_sql}) AND NOT ({new_amount} > 0)",
+            # No amount now nor a last one (NULL) counts too: that enrolment gets no payment either.
+            f"WHERE e.id IN ({active_sql}) AND NOT (COALESCE({new_amount}, 0) > 0)",
             active_params,
         )
         report.without_amount = cursor.fetchone()[0]
@@ -235,14 +241,13 @@ def payroll_generate(*, acting_user, cycle: PaymentCycle, reference_date: dateti
             f"INSERT INTO {EnrolmentEvent._meta.db_table} (enrolment_id, kind, from_status, to_status, actor_id, reason, "
             f"changes, idempotency_key, cycle_id, at) "
             f"SELECT e.id, 'amount', '', '', %s, %s, {_json_pair('amount', _as_text('e.amount'), _as_text('a.amount'))}, "
-            f"'', %s, %s FROM {enrolment_table} e JOIN {temp} a ON a.enrolment_id = e.id "
-            f"WHERE e.id IN ({active_sql}) AND {changed}",
+            # The amounts' table holds the active enrolments only: joining it is the filter.
+            f"'', %s, %s FROM {enrolment_table} e JOIN {temp} a ON a.enrolment_id = e.id WHERE {changed}",
             [
                 acting_user.pk if acting_user else None,
                 f"Recalculated for {cycle} from current data (rule version {programme.current_version.number}).",
                 cycle.pk,
                 now,
-                *active_params,
             ],
         )
         report.amounts_changed = cursor.rowcount
@@ -251,8 +256,8 @@ def payroll_generate(*, acting_user, cycle: PaymentCycle, reference_date: dateti
                 f"UPDATE {enrolment_table} SET amount = (SELECT a.amount FROM {temp} a WHERE a.enrolment_id = {enrolment_table}.id), "
                 f"amount_rule_version_id = %s, updated_at = %s "
                 f"WHERE id IN (SELECT e.id FROM {enrolment_table} e JOIN {temp} a ON a.enrolment_id = e.id "
-                f"WHERE e.id IN ({active_sql}) AND {changed})",
-                [version_id, now, *active_params],
+                f"WHERE {changed})",
+                [version_id, now],
             )
         _payment_events_for_new(
             cursor, cycle=cycle, acting_user=acting_user, now=now, reason="Generated in the payroll."
