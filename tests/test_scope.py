@@ -1,5 +1,6 @@
 """The scope proof: a Samfya front-desk officer can neither list, open, change
-nor export a Lunga household or member, by any road into the system; a Samfya
+nor export a Lunga household or member, nor its enrolments and payments, by
+any road into the system; a Samfya
 committee member reads but does not change; ministry staff see both districts.
 
 Pages and API endpoints are tested by their URL paths and skipped while a path
@@ -13,6 +14,11 @@ from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 
+from payments import services as payment_services
+from payments.api.selectors import enrolments_for, payments_for
+from payments.models import Enrolment, EnrolmentEvent, EnrolmentSource
+from payments.payroll import payment_cycle_create, payroll_generate
+from payments.tests.makers import enrol_active, first_of_month, make_agency, make_cash_programme, make_officer
 from registry import services
 from registry.models import ChangeEntry, Household, ImportJob, Member, Relationship
 from registry.selectors import (
@@ -507,3 +513,146 @@ def test_officer_cannot_open_another_users_import_job(client, samfya_officer, lu
         except NoReverseMatch:
             continue
         assert client.get(other).status_code == 404
+
+
+# --- enrolments and payments ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def lunga_enrolment(ministry_user, samfya, lunga, lunga_household):
+    agency = make_agency("MCDSS")
+    programme = make_cash_programme(agency=agency, districts=[samfya, lunga], ministry_user=ministry_user)
+    maker = make_officer(agency, [samfya, lunga], name="maker")
+    checker = make_officer(agency, [samfya, lunga], name="checker")
+    return enrol_active(household=lunga_household, programme=programme, maker=maker, checker=checker)
+
+
+@pytest.fixture
+def lunga_payment(lunga_enrolment):
+    maker = User.objects.get(username="maker_mcdss")
+    cycle = payment_cycle_create(acting_user=maker, programme=lunga_enrolment.programme, period_start=first_of_month())
+    payroll_generate(acting_user=maker, cycle=cycle)
+    return cycle.payments.get()
+
+
+def test_officer_cannot_list_another_districts_enrolments_or_payments(samfya_officer, lunga_officer, lunga_payment):
+    assert enrolments_for(lunga_officer).exists() and payments_for(lunga_officer).exists(), "seen at home"
+    assert not enrolments_for(samfya_officer).exists()
+    assert not payments_for(samfya_officer).exists()
+
+
+def test_officer_cannot_change_another_districts_enrolment_through_any_service(
+    samfya_officer, lunga_household, lunga_enrolment
+):
+    calls = {
+        "enrolment_apply": lambda: payment_services.enrolment_apply(
+            acting_user=samfya_officer,
+            household=lunga_household,
+            programme=lunga_enrolment.programme,
+            source=EnrolmentSource.WINDOW,
+            pay_point="Lunga boma",
+        ),
+        "enrolment_transition": lambda: payment_services.enrolment_transition(
+            enrolment=lunga_enrolment, to_status="suspended", acting_user=samfya_officer, reason="x"
+        ),
+        "enrolment_set_payment_details": lambda: payment_services.enrolment_set_payment_details(
+            acting_user=samfya_officer, enrolment=lunga_enrolment, channel="cash", pay_point="Samfya boma"
+        ),
+        "enrolment_review_close": lambda: payment_services.enrolment_review_close(
+            acting_user=samfya_officer, enrolment=lunga_enrolment, keep=True, reason="x"
+        ),
+    }
+    assert set(calls) == set(ENROLMENT_SERVICE_NAMES)
+    before = EnrolmentEvent.objects.count()
+    for name, call in calls.items():
+        with pytest.raises(PermissionDenied):
+            call()
+        assert EnrolmentEvent.objects.count() == before, name
+
+
+ENROLMENT_SERVICE_NAMES = [
+    "enrolment_apply",
+    "enrolment_transition",
+    "enrolment_set_payment_details",
+    "enrolment_review_close",
+]
+
+
+def test_every_enrolment_service_is_in_the_scope_proof():
+    writes = {name for name in payment_services.__all__ if name.startswith("enrolment_")}
+    # A read (the moves a page offers), not a write.
+    writes -= {"enrolment_moves_for"}
+    missing = writes - set(ENROLMENT_SERVICE_NAMES)
+    assert not missing, f"add these services to the scope proof: {sorted(missing)}"
+
+
+@pytest.mark.parametrize(
+    "params", [{}, {"district": "LUN"}, {"household": "LUN-000001"}, {"programme": "SCT"}, {"page_size": 1000}]
+)
+def test_officer_cannot_list_another_districts_enrolments_or_payments_through_the_api(
+    client, samfya_officer, lunga_officer, lunga_household, lunga_payment, params
+):
+    require_path("/api/v1/enrolments/")
+    for path in ("/api/v1/enrolments/", "/api/v1/payments/"):
+        client.force_login(lunga_officer)
+        assert lunga_household.number in client.get(path, params).content.decode(), f"{path} listed at home"
+        client.force_login(samfya_officer)
+        response = client.get(path, params)
+        assert response.status_code in (200, 400)
+        body = response.content.decode()
+        assert lunga_household.number not in body and lunga_payment.reference not in body
+
+
+def test_officer_gets_404_on_another_districts_enrolment_and_payment_through_the_api(
+    client, samfya_officer, lunga_enrolment, lunga_payment
+):
+    require_path(f"/api/v1/enrolments/{lunga_enrolment.pk}/")
+    client.force_login(samfya_officer)
+    enrolment_url = f"/api/v1/enrolments/{lunga_enrolment.pk}/"
+    before = EnrolmentEvent.objects.count()
+    assert client.get(enrolment_url).status_code == 404
+    assert client.get(f"/api/v1/payments/{lunga_payment.pk}/").status_code == 404
+    for action, body in (
+        ("transition/", {"status": "suspended", "reason": "x"}),
+        ("payment-details/", {"channel": "cash", "pay_point": "x"}),
+        ("review/", {"keep": True, "reason": "x"}),
+    ):
+        response = client.post(f"{enrolment_url}{action}", body, content_type="application/json")
+        assert response.status_code == 404, action
+    assert EnrolmentEvent.objects.count() == before
+
+
+def test_officer_cannot_enrol_another_districts_household_through_the_api(client, samfya_officer, lunga_enrolment):
+    require_path("/api/v1/enrolments/")
+    client.force_login(samfya_officer)
+    response = client.post(
+        "/api/v1/enrolments/",
+        {"household": lunga_enrolment.household.number, "programme": "SCT", "channel": "cash", "pay_point": "x"},
+        content_type="application/json",
+    )
+    assert response.status_code == 404
+    assert Enrolment.objects.count() == 1
+
+
+def test_officer_cannot_see_another_districts_enrolment_or_payment_in_the_admin(
+    client, samfya_officer, lunga_household, lunga_enrolment, lunga_payment
+):
+    samfya_officer.is_staff = True
+    samfya_officer.save(update_fields=["is_staff"])
+    samfya_officer.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_enrolment", "view_payment", "view_enrolmentevent"])
+    )
+    staff = User.objects.get(pk=samfya_officer.pk)
+    client.force_login(staff)
+    for model in ("enrolment", "payment", "enrolmentevent"):
+        page = client.get(f"/admin/payments/{model}/").content.decode()
+        assert lunga_household.number not in page and lunga_payment.reference not in page
+    assert client.get(f"/admin/payments/enrolment/{lunga_enrolment.pk}/change/").status_code == 404
+    assert client.get(f"/admin/payments/payment/{lunga_payment.pk}/change/").status_code == 404
+
+
+def test_ministry_staff_see_every_districts_enrolments_and_payments(client, ministry_user, lunga_payment):
+    require_path("/api/v1/payments/")
+    client.force_login(ministry_user)
+    assert lunga_payment.reference in client.get("/api/v1/payments/").content.decode()
+    assert client.get(f"/api/v1/enrolments/{lunga_payment.enrolment_id}/").status_code == 200
