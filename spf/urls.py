@@ -14,6 +14,7 @@ api_v1 = [
     path("auth/token/", ObtainToken.as_view(), name="api-token"),
     path("", include("programmes.api.urls")),
     path("", include("referrals.api.urls")),
+    path("", include("payments.api.urls")),
     path("", include("registry.api.urls")),
 ]
 
@@ -31,5 +32,7 @@ urlpatterns = [
     path("imports/", include("registry.import_urls")),
     path("programmes/", include("programmes.urls")),
     path("referrals/", include("referrals.urls")),
+    path("payments/", include("payments.urls")),
+    path("beneficiary-lists/", include("payments.beneficiary_urls")),
     path("", include("registry.urls")),
 ]

@@ -3,6 +3,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from payments.demo import demo_payments_ensure
 from programmes.demo import demo_catalogue_ensure, demo_eligibility_compute
 from referrals.services import referrals_from_eligibility
 from registry.countries import current_country
@@ -67,6 +68,7 @@ class Command(BaseCommand):
         ministry = next(user for user in users if user.sees_every_district)
         catalogue = demo_catalogue_ensure(country=current_country(), acting_user=ministry)
         users += demo_programme_officers_ensure(agencies=catalogue.agencies, password=settings.DEMO_PASSWORD)
+        payments = None
         if catalogue.programmes and not skip_eligibility and (report.households_added or catalogue.created):
             assessed_from = time.monotonic()
             assessed = demo_eligibility_compute()
@@ -74,10 +76,17 @@ class Command(BaseCommand):
                 f"Eligibility: {assessed:,} assessments for {len(catalogue.programmes)} programmes "
                 f"in {time.monotonic() - assessed_from:,.1f} s."
             )
+            # Before the referrals: a household the demo enrols is not also suggested for a referral.
+            payments = demo_payments_ensure(password=settings.DEMO_PASSWORD)
             referred = referrals_from_eligibility()
             self.stdout.write(
                 f"Referrals: {referred.created:,} made from eligibility ({referred.sent:,} sent, the rest suggested)."
             )
+        if catalogue.programmes and not skip_eligibility:
+            # Also on a database seeded before the payments part existed; adds nothing the second time.
+            payments = payments or demo_payments_ensure(password=settings.DEMO_PASSWORD)
+            self.stdout.write(payments.words())
+            users += payments.users
         self.stdout.write("\nDemo logins:")
         rows = [("username", "role", "districts", "password"), *demo_logins(users)]
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
