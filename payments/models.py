@@ -332,6 +332,10 @@ class Payment(models.Model):
     provider_transaction_id = models.CharField(max_length=64, blank=True)
     status_note = models.CharField(max_length=255, blank=True)
     reconciled_at = models.DateTimeField(null=True, blank=True)
+    disputed_at = models.DateTimeField(
+        null=True, blank=True, help_text="The household says a payment marked paid never arrived: to check with the provider."
+    )
+    dispute_note = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -39,7 +39,10 @@ from .models import (
     EnrolmentSource,
     EnrolmentStatus,
     ExitReason,
+    Payment,
     PaymentChannel,
+    PaymentEvent,
+    PaymentStatus,
 )
 
 E = EnrolmentStatus
@@ -578,8 +581,27 @@ def enrolment_moves_for(*, enrolment: Enrolment, user) -> list[str]:
     return moves
 
 
+@transaction.atomic
+def payment_dispute_raise(*, acting_user, payment: Payment, note: str) -> Payment:
+    """A payment the provider reported paid that the household says never arrived: flagged for
+    reconciliation with the provider (shown on the cycle), recorded in its history. Once is enough."""
+    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    if payment.status != PaymentStatus.PAID:
+        raise ValidationError({"payment": [f"Payment {payment.reference} is not marked paid: nothing to dispute."]})
+    if payment.disputed_at is not None:
+        return payment
+    payment.disputed_at, payment.dispute_note = timezone.now(), note.strip()[:255]
+    payment.save(update_fields=["disputed_at", "dispute_note"])
+    PaymentEvent.objects.create(
+        payment=payment, from_status=payment.status, to_status=payment.status, actor=acting_user,
+        reason=f"Disputed: {note.strip()}"[:255],
+    )
+    return payment
+
+
 __all__ = [
     "PAYMENTS_PER_YEAR",
+    "payment_dispute_raise",
     "TRANSITIONS",
     "enrolment_apply",
     "enrolment_moves_for",

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "programmes",
     "referrals",
     "payments",
+    "grievances",
 ]
 
 MIDDLEWARE = [
@@ -153,6 +154,11 @@ CELERY_BEAT_SCHEDULE = {
     "enrolments-flag-review": {
         "task": "payments.tasks.enrolments_flag_review",
         "schedule": crontab(hour=4, minute=0),
+    },
+    # Grievances past their resolution deadline, flagged before the offices open.
+    "grievances-mark-overdue": {
+        "task": "grievances.tasks.grievances_mark_overdue",
+        "schedule": crontab(hour=5, minute=45),
     },
     # Overdue referrals and their digests, before the offices open.
     "referrals-mark-overdue": {
