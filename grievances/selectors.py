@@ -28,7 +28,10 @@ def grievances_for(user) -> QuerySet[Grievance]:
     if user.role == Role.PROGRAMME_OFFICER and not user.is_superuser:
         if user.agency_id is None:
             return grievances.none()
-        grievances = grievances.filter(Q(assigned_agency_id=user.agency_id) | Q(programme__agency_id=user.agency_id))
+        # ...and those they recorded themselves (an agency passing on a complaint follows it up).
+        grievances = grievances.filter(
+            Q(assigned_agency_id=user.agency_id) | Q(programme__agency_id=user.agency_id) | Q(created_by=user)
+        )
     return grievances
 
 

@@ -86,7 +86,7 @@ def may_see(user, grievance: Grievance) -> bool:
     agency_id = _agency_id(user)
     if agency_id is not None and not user.is_superuser:
         programme_agency = grievance.programme.agency_id if grievance.programme_id else None
-        return agency_id in (grievance.assigned_agency_id, programme_agency)
+        return agency_id in (grievance.assigned_agency_id, programme_agency) or grievance.created_by_id == user.pk
     return True
 
 
@@ -261,7 +261,11 @@ def _locked(grievance: Grievance) -> Grievance:
 
 
 def _move(grievance: Grievance, to_status: str, acting_user) -> str:
-    """Check the move (state machine, the actor), and return the status moved from."""
+    """Check the move (the actor, then the state machine), and return the status moved from.
+
+    The actor first: telling someone who may not act where a grievance stands would leak another
+    district's (or a sensitive) grievance through the error message."""
+    _require_act(acting_user, grievance)
     if to_status not in TRANSITIONS[grievance.status]:
         allowed = TRANSITIONS[grievance.status]
         where = ", ".join(S(s).label.lower() for s in allowed) or "nowhere: it is closed"
@@ -273,7 +277,6 @@ def _move(grievance: Grievance, to_status: str, acting_user) -> str:
                 ]
             }
         )
-    _require_act(acting_user, grievance)
     return grievance.status
 
 
@@ -471,6 +474,7 @@ def appeal_uphold(
     grievance: Grievance,
     resolution: str,
     household_values: dict | None = None,
+    household_attributes: dict | None = None,
     member_corrections: list[MemberCorrection] | None = None,
     reference_date: datetime.date | None = None,
     idempotency_key: str = "",
@@ -491,8 +495,15 @@ def appeal_uphold(
         raise ValidationError({"resolution": ["Write the resolution the person is told."]})
     note = f"Appeal {grievance.number} upheld."
     household = grievance.household
-    if household_values:
-        household_update(acting_user=acting_user, household=household, values=household_values, note=note)
+    if household_values or household_attributes:
+        # The rules read the household's extensible attributes (a PMT score, the dwelling): corrected the same way.
+        household_update(
+            acting_user=acting_user,
+            household=household,
+            values=household_values or {},
+            attributes=household_attributes,
+            note=note,
+        )
     for correction in member_corrections or []:
         if correction.member.household_id != household.pk:
             raise ValidationError(

@@ -103,7 +103,8 @@ def _value_words(model, name: str, value) -> str:
     if isinstance(value, bool):
         return "Yes" if value else "No"
     try:
-        field = model._meta.get_field(name)
+        # No model for an extensible attribute (`attribute_display`): its value is shown as it is.
+        field = model._meta.get_field(name) if model is not None else None
     except FieldDoesNotExist:
         field = None
     if field is not None and field.choices:
