@@ -19,7 +19,8 @@ from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from registry.admin import FRONT_DESK_HOUSEHOLD_PATH, DistrictFilter, DistrictScopedAdmin, ReadOnlyAdminMixin
+from registry.admin import FRONT_DESK_HOUSEHOLD_PATH, DistrictFilter, DistrictScopedAdmin, ReadOnlyAdminMixin, nowrap
+from spf.admin import MinistryRoleAccess
 from spf.models import Role
 
 from .api.selectors import (
@@ -54,10 +55,6 @@ def _sees_everything(user) -> bool:
     return user.is_superuser or user.role == Role.MINISTRY
 
 
-def _is_ministry(user) -> bool:
-    return bool(user.is_active and user.is_staff and _sees_everything(user))
-
-
 def _problem_text(problem: Exception) -> str:
     """A service's refusal in one line, with the field it names."""
     if isinstance(problem, ValidationError) and hasattr(problem, "error_dict"):
@@ -70,11 +67,6 @@ def _problem_text(problem: Exception) -> str:
 def _money(amount, currency: str) -> str:
     # A no-break space: a list column never splits the currency from its amount.
     return "—" if amount is None else f"{currency}\u00a0{amount:,.2f}"
-
-
-def _nowrap(text: str) -> str:
-    """A number people read out (SAM-000123) kept on one line in a narrow list column."""
-    return format_html('<span style="white-space:nowrap">{}</span>', text)
 
 
 def _number_id(term: str, prefix: str) -> int | None:
@@ -93,12 +85,6 @@ class PaymentsScopedAdmin(DistrictScopedAdmin):
     scope = staticmethod(enrolments_for)
     scope_path = ""
 
-    def has_module_permission(self, request):
-        return _is_ministry(request.user) or super().has_module_permission(request)
-
-    def has_view_permission(self, request, obj=None):
-        return _is_ministry(request.user) or super().has_view_permission(request, obj)
-
     def get_queryset(self, request):
         # Scope comes from the selector (districts and agency), not from the
         # registry's district-only scoping that DistrictScopedAdmin applies.
@@ -109,7 +95,7 @@ class PaymentsScopedAdmin(DistrictScopedAdmin):
         return queryset.filter(**{lookup: self.scope(request.user).values("pk")})
 
 
-class LatestEventsInline(ReadOnlyAdminMixin, admin.TabularInline):
+class LatestEventsInline(ReadOnlyAdminMixin, MinistryRoleAccess, admin.TabularInline):
     """The latest events of the object on the page (an inline's queryset cannot be sliced)."""
 
     extra = 0
@@ -117,9 +103,6 @@ class LatestEventsInline(ReadOnlyAdminMixin, admin.TabularInline):
     show_change_link = False
     ordering = ["at", "id"]
     parent_field = ""
-
-    def has_view_permission(self, request, obj=None):
-        return _is_ministry(request.user) or super().has_view_permission(request, obj)
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request).select_related("actor")
@@ -189,6 +172,21 @@ class ReviewFilter(admin.SimpleListFilter):
         return queryset
 
 
+class DisputedFilter(admin.SimpleListFilter):
+    title = "disputed by the household"
+    parameter_name = "disputed"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Disputed: marked paid, never arrived"), ("no", "Not disputed")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(disputed_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(disputed_at__isnull=True)
+        return queryset
+
+
 # --- enrolments --------------------------------------------------------------------------------
 
 
@@ -250,7 +248,8 @@ class EnrolmentAdmin(PaymentsScopedAdmin):
     list_select_related = ["household", "programme", "district"]
     search_fields = ["household__number", "external_reference"]
     search_help_text = (
-        "An enrolment number (E00000042, or 42), a household number (or its start), or the programme's own number."
+        "An enrolment number (E and eight digits; the E and the leading zeros may be left out), "
+        "a household number (or its start), or the programme's own number."
     )
     date_hierarchy = "applied_at"
     ordering = ["-created_at", "-id"]
@@ -345,7 +344,7 @@ class EnrolmentAdmin(PaymentsScopedAdmin):
 
     @admin.display(description="household", ordering="household__number")
     def household_number(self, enrolment: Enrolment) -> str:
-        return _nowrap(enrolment.household.number)
+        return nowrap(enrolment.household.number)
 
     @admin.display(description="programme", ordering="programme__code")
     def programme_code(self, enrolment: Enrolment) -> str:
@@ -466,7 +465,7 @@ class CycleEventInline(LatestEventsInline):
         return _detail_text(event.detail)
 
 
-class ReconciliationInline(ReadOnlyAdminMixin, admin.TabularInline):
+class ReconciliationInline(ReadOnlyAdminMixin, MinistryRoleAccess, admin.TabularInline):
     model = Reconciliation
     extra = 0
     can_delete = False
@@ -482,9 +481,6 @@ class ReconciliationInline(ReadOnlyAdminMixin, admin.TabularInline):
     readonly_fields = fields
     ordering = ["-uploaded_at", "-id"]
     verbose_name_plural = "reconciliation files from the provider"
-
-    def has_view_permission(self, request, obj=None):
-        return _is_ministry(request.user) or super().has_view_permission(request, obj)
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request).select_related("uploaded_by")
@@ -536,7 +532,7 @@ class PaymentCycleAdmin(PaymentsScopedAdmin):
     search_help_text = "A programme's code or name."
     date_hierarchy = "period_start"
     ordering = ["-period_start", "programme__code"]
-    fields = [
+    readonly_fields = [
         "programme",
         "period_start",
         "period_end",
@@ -556,7 +552,33 @@ class PaymentCycleAdmin(PaymentsScopedAdmin):
         "exported_at",
         "closed_at",
     ]
-    readonly_fields = fields
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "programme",
+                    ("period_start", "period_end"),
+                    ("status", "currency"),
+                    ("payment_count", "total_text"),
+                    "totals_by_district",
+                    "payments_link",
+                )
+            },
+        ),
+        (
+            "Steps (maker-checker: the approver is not who generated it)",
+            {
+                "fields": (
+                    ("created_at", "created_by"),
+                    ("generated_at", "generated_by"),
+                    ("approved_at", "approved_by"),
+                    ("exported_at", "exported_by"),
+                    "closed_at",
+                )
+            },
+        ),
+    )
     inlines = [CycleEventInline, ReconciliationInline]
     actions = ["generate_selected", "approve_selected"]
 
@@ -632,8 +654,10 @@ class CycleEventAdmin(PaymentsScopedAdmin):
     scope = staticmethod(payment_cycles_for)
     scope_path = "cycle"
     list_display = ["at", "cycle", "action", "actor", "what_it_came_to"]
-    list_filter = ["action"]
+    list_filter = ["action", "cycle__programme"]
     list_select_related = ["cycle__programme", "actor"]
+    search_fields = ["cycle__programme__code", "actor__username"]
+    search_help_text = "A programme's code, or who acted (a user name)."
     date_hierarchy = "at"
     ordering = ["-at", "-id"]
     fields = ["cycle", "at", "action", "actor", "detail"]
@@ -670,7 +694,7 @@ class PaymentAdmin(PaymentsScopedAdmin):
         "paid_at",
         "is_reissue",
     ]
-    list_filter = [DistrictFilter, "status", "channel", "programme", CycleFilter]
+    list_filter = [DistrictFilter, "status", DisputedFilter, "channel", "programme", CycleFilter]
     list_select_related = ["household", "cycle", "district"]
     search_fields = ["reference"]
     search_help_text = "A payment's reference (or its start), a household number, or the provider's transaction id."
@@ -696,6 +720,8 @@ class PaymentAdmin(PaymentsScopedAdmin):
         "provider_transaction_id",
         "status_note",
         "reconciled_at",
+        "disputed_at",
+        "dispute_note",
         "created_at",
     ]
     readonly_fields = fields
@@ -704,7 +730,7 @@ class PaymentAdmin(PaymentsScopedAdmin):
 
     @admin.display(description="household", ordering="household__number")
     def household_number(self, payment: Payment) -> str:
-        return _nowrap(payment.household.number)
+        return nowrap(payment.household.number)
 
     @admin.display(description="cycle", ordering="cycle__period_start")
     def cycle_label(self, payment: Payment) -> str:
@@ -842,7 +868,7 @@ class ReconciliationRowAdmin(PaymentsScopedAdmin):
 
     @admin.display(description="reference", ordering="reference")
     def reference_text(self, row: ReconciliationRow) -> str:
-        return _nowrap(row.reference)
+        return nowrap(row.reference)
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip().upper()

@@ -12,23 +12,16 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils.html import format_html
 
-from registry.admin import ReadOnlyAdminMixin
+from registry.admin import DistrictFilter, ReadOnlyAdminMixin
+from spf.admin import MinistryRoleAccess, NotFoundOutsideScope
 from spf.scope import district_ids_for
 
 from .beneficiaries import programmes_for_beneficiary_lists
 from .models import BeneficiaryList, BeneficiaryRow
 
 
-def _is_ministry(user) -> bool:
-    return bool(user.is_active and user.is_staff and user.sees_every_district)
-
-
-class _BeneficiaryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    def has_module_permission(self, request):
-        return _is_ministry(request.user) or super().has_module_permission(request)
-
-    def has_view_permission(self, request, obj=None):
-        return _is_ministry(request.user) or super().has_view_permission(request, obj)
+class _BeneficiaryAdmin(NotFoundOutsideScope, ReadOnlyAdminMixin, MinistryRoleAccess, admin.ModelAdmin):
+    """Browse-only; a list or row outside the user's scope is a 404."""
 
 
 @admin.register(BeneficiaryList)
@@ -67,8 +60,9 @@ class BeneficiaryListAdmin(_BeneficiaryAdmin):
 @admin.register(BeneficiaryRow)
 class BeneficiaryRowAdmin(_BeneficiaryAdmin):
     list_display = ("beneficiary_list", "line", "state", "match_method", "score", "household", "column", "reason")
-    list_filter = ("state", "match_method", "beneficiary_list__programme")
+    list_filter = ("state", "match_method", DistrictFilter, "beneficiary_list__programme")
     search_fields = ("national_id", "first_name", "last_name", "external_reference", "household__number")
+    search_help_text = "A national ID, a first or last name, the programme's own number, or a household number."
     list_select_related = ("beneficiary_list", "household")
     readonly_fields = [field.name for field in BeneficiaryRow._meta.fields]
 

@@ -208,12 +208,12 @@ def payroll_generate(*, acting_user, cycle: PaymentCycle, reference_date: dateti
         cursor.execute(
             f"INSERT INTO {payment_table} (cycle_id, enrolment_id, household_id, district_id, programme_id, reference, "
             f"amount, currency, amount_note, channel, account_number, account_name, pay_point, status, reissue_of_id, "
-            f"paid_amount, paid_at, provider_transaction_id, status_note, reconciled_at, created_at) "
+            f"paid_amount, paid_at, provider_transaction_id, status_note, reconciled_at, created_at, dispute_note) "
             f"SELECT %s, e.id, e.household_id, e.district_id, e.programme_id, %s || CAST(e.id AS TEXT), "
             f"{new_amount}, e.currency, "
             f"CASE WHEN a.amount IS NULL THEN %s WHEN {changed} THEN %s || COALESCE({_as_text('e.amount')}, 'none') || ')' "
             f"ELSE '' END, "
-            f"e.channel, e.account_number, e.account_name, e.pay_point, %s, NULL, NULL, NULL, '', '', NULL, %s "
+            f"e.channel, e.account_number, e.account_name, e.pay_point, %s, NULL, NULL, NULL, '', '', NULL, %s, '' "
             f"FROM {enrolment_table} e LEFT JOIN {temp} a ON a.enrolment_id = e.id "
             f"WHERE e.id IN ({active_sql}) AND {new_amount} > 0 "
             f"ON CONFLICT (enrolment_id, cycle_id) WHERE reissue_of_id IS NULL DO NOTHING",
@@ -326,10 +326,11 @@ def payments_reissue(*, acting_user, cycle: PaymentCycle, payment_ids: list[int]
         cursor.execute(
             f"INSERT INTO {Payment._meta.db_table} (cycle_id, enrolment_id, household_id, district_id, programme_id, "
             f"reference, amount, currency, amount_note, channel, account_number, account_name, pay_point, status, "
-            f"reissue_of_id, paid_amount, paid_at, provider_transaction_id, status_note, reconciled_at, created_at) "
+            f"reissue_of_id, paid_amount, paid_at, provider_transaction_id, status_note, reconciled_at, created_at, "
+            f"dispute_note) "
             f"SELECT %s, p.enrolment_id, p.household_id, p.district_id, p.programme_id, %s || CAST(p.id AS TEXT), "
             f"p.amount, p.currency, 'Reissue of ' || p.reference, e.channel, e.account_number, e.account_name, "
-            f"e.pay_point, %s, p.id, NULL, NULL, '', '', NULL, %s "
+            f"e.pay_point, %s, p.id, NULL, NULL, '', '', NULL, %s, '' "
             f"FROM {Payment._meta.db_table} p JOIN {Enrolment._meta.db_table} e ON e.id = p.enrolment_id "
             f"WHERE p.id IN ({ids_sql}) ON CONFLICT (reissue_of_id) DO NOTHING",
             [cycle.pk, prefix, PaymentStatus.PENDING, now, *ids_params],

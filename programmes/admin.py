@@ -1,13 +1,16 @@
-"""The ministry's catalogue in the Django admin: agencies, programmes, their
-versioned rules, bulk re-assessments, and (read-only) the stored eligibility.
+"""The ministry's catalogue in the Django admin: agencies (and how each receives
+referrals), programmes, where they run, their versioned rules, bulk
+re-assessments, and (read-only) the stored eligibility.
 
 A rule or formula is never written here: the rule editor hands the draft to
 `programme_set_rules` / `rule_version_restore`, which validate it, keep every
-version and re-assess the programme. Eligibility results and their change
+version and re-assess the programme; the version list's "Restore" and the
+runs' "Run again" call the same services. Eligibility results and their change
 events are the engine's output, browse-only and scoped to the user's districts
-like the registry's households.
+like the registry's households; so are where programmes run and the runs.
 """
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -19,9 +22,16 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from registry.admin import FRONT_DESK_HOUSEHOLD_PATH, DistrictScopedAdmin, HouseholdDistrictFilter, ReadOnlyAdminMixin
+from registry.admin import (
+    FRONT_DESK_HOUSEHOLD_PATH,
+    DistrictFilter,
+    DistrictScopedAdmin,
+    HouseholdDistrictFilter,
+    ReadOnlyAdminMixin,
+)
 from registry.countries import current_country
-from spf.models import Role
+from spf.admin import MinistryRoleAccess, NotFoundOutsideScope
+from spf.scope import scope_to_user
 
 from . import tasks
 from .forms import ProgrammeAdminForm, RuleEditorForm, rule_error_pointers, show_rule_errors
@@ -33,6 +43,8 @@ from .models import (
     ProgrammeDistrict,
     ProgrammeStatus,
     RecomputeRun,
+    RecomputeStatus,
+    ReferralDelivery,
     RuleVersion,
 )
 from .selectors import programme_recent_runs, programme_versions, rule_preview
@@ -43,24 +55,14 @@ from .services import programme_set_rules, recompute_run_create, rule_version_re
 VERSIONS_SHOWN = 20
 
 
-def _is_ministry(user) -> bool:
-    return bool(user.is_active and user.is_staff and (user.is_superuser or user.role == Role.MINISTRY))
+class MinistryManagedAdmin(MinistryRoleAccess, admin.ModelAdmin):
+    """Ministry staff manage the catalogue by their role; other staff need Django's model permissions.
 
+    The catalogue (agencies, programmes, their rules) is public and has no
+    district: it is not scoped. What has a district (coverage, runs) is.
+    """
 
-class MinistryManagedAdmin(admin.ModelAdmin):
-    """Ministry staff manage the catalogue by their role; other staff need Django's model permissions."""
-
-    def has_module_permission(self, request):
-        return _is_ministry(request.user) or super().has_module_permission(request)
-
-    def has_view_permission(self, request, obj=None):
-        return _is_ministry(request.user) or super().has_view_permission(request, obj)
-
-    def has_add_permission(self, request):
-        return _is_ministry(request.user) or super().has_add_permission(request)
-
-    def has_change_permission(self, request, obj=None):
-        return _is_ministry(request.user) or super().has_change_permission(request, obj)
+    ministry_may = ("view", "add", "change")
 
     def has_delete_permission(self, request, obj=None):
         # A programme or agency that ever assessed anyone is closed or retired,
@@ -78,46 +80,140 @@ def queue_recompute(*, acting_user, programme: Programme, reason: str) -> Recomp
 # --- agencies ------------------------------------------------------------------------
 
 
+class AgencyAdminForm(forms.ModelForm):
+    # An address typed without its scheme is the agency's HTTPS endpoint.
+    webhook_url = forms.URLField(
+        label="Webhook URL",
+        required=False,
+        assume_scheme="https",
+        max_length=200,
+        widget=forms.URLInput(attrs={"class": "vURLField", "style": "width: 36em"}),
+        help_text="For push delivery: where each referral is POSTed (HTTPS).",
+    )
+    webhook_secret = forms.CharField(
+        label="Shared secret",
+        required=False,
+        max_length=128,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="For push delivery: the long random string agreed with the agency; it signs each request "
+        "(HMAC-SHA256). Never shown again once saved.",
+    )
+
+    class Meta:
+        model = Agency
+        fields = [
+            "code",
+            "name",
+            "kind",
+            "active",
+            "focal_point_name",
+            "focal_point_title",
+            "email",
+            "phone",
+            "address",
+            "referral_delivery",
+            "webhook_url",
+            "webhook_secret",
+        ]
+        # An agency's full name is long ("Ministry of Community Development and Social Services").
+        widgets = {"name": forms.TextInput(attrs={"class": "vTextField", "style": "width: 36em"})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.webhook_secret:
+            self.fields[
+                "webhook_secret"
+            ].help_text = (
+                "A secret is set. Leave this empty to keep it; type a new one to replace it (tell the agency first)."
+            )
+
+    def clean_webhook_secret(self) -> str:
+        # The secret is write-only: an empty box keeps the one already set.
+        typed = self.cleaned_data.get("webhook_secret", "")
+        return typed or (self.instance.webhook_secret if self.instance.pk else "")
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("referral_delivery") == ReferralDelivery.WEBHOOK:
+            if not cleaned.get("webhook_url") and "webhook_url" not in self.errors:
+                self.add_error("webhook_url", "Push delivery needs the URL each referral is POSTed to.")
+            if not cleaned.get("webhook_secret"):
+                self.add_error("webhook_secret", "Push delivery needs the shared secret that signs each request.")
+        return cleaned
+
+
 @admin.register(Agency)
 class AgencyAdmin(MinistryManagedAdmin):
-    list_display = ["code", "name", "kind", "focal_point_name", "email", "phone", "programme_count", "active"]
-    list_filter = ["kind", "active"]
+    form = AgencyAdminForm
+    list_display = [
+        "code",
+        "name",
+        "kind",
+        "focal_point_name",
+        "email",
+        "phone",
+        "referral_delivery",
+        "programme_count",
+        "active",
+    ]
+    list_filter = ["kind", "referral_delivery", "active"]
     search_fields = ["code", "name", "focal_point_name", "email"]
+    search_help_text = "A code, a name, the focal point or an e-mail address."
+    readonly_fields = ["elsewhere"]
     fieldsets = (
         (None, {"fields": ("code", "name", "kind", "active")}),
         ("Focal point and contact", {"fields": ("focal_point_name", "focal_point_title", "email", "phone", "address")}),
+        (
+            "How it receives referrals",
+            {
+                "fields": ("referral_delivery", "webhook_url", "webhook_secret"),
+                "description": "Queue: its officers work a list here. Pull: its system reads the API with a token. "
+                "Push: each referral is POSTed to its URL, signed with the shared secret (docs/delivery.md).",
+            },
+        ),
+        ("Elsewhere", {"fields": ("elsewhere",)}),
     )
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(programme_total=Count("programmes"))
 
+    def get_fieldsets(self, request, obj=None):
+        # A new agency has no programmes or deliveries to link to yet.
+        return self.fieldsets if obj is not None else self.fieldsets[:-1]
+
     @admin.display(description="programmes", ordering="programme_total")
     def programme_count(self, obj: Agency) -> int:
         return obj.programme_total
+
+    @admin.display(description="see")
+    def elsewhere(self, obj: Agency) -> str:
+        return format_html(
+            '<a href="{}?agency__id__exact={}">its programmes</a> · '
+            '<a href="{}?agency__id__exact={}">its referrals</a> · '
+            '<a href="{}?agency__id__exact={}&amp;status__exact=failed">its failed deliveries</a> · '
+            '<a href="{}?agency__id__exact={}">its officers</a>',
+            reverse("admin:programmes_programme_changelist"),
+            obj.pk,
+            reverse("admin:referrals_referral_changelist"),
+            obj.pk,
+            reverse("admin:referrals_delivery_changelist"),
+            obj.pk,
+            reverse("admin:spf_user_changelist"),
+            obj.pk,
+        )
 
 
 # --- programmes ----------------------------------------------------------------------------
 
 
-class ProgrammeDistrictInline(admin.TabularInline):
+class ProgrammeDistrictInline(MinistryRoleAccess, admin.TabularInline):
     model = ProgrammeDistrict
+    # Leaving a district is allowed: the next run removes its results there.
+    ministry_may = ("view", "add", "change", "delete")
     fields = ["district", "capacity", "budget"]
     extra = 0
     verbose_name = "district where it runs"
     verbose_name_plural = "districts where it runs (capacity and yearly budget in each)"
-
-    def has_add_permission(self, request, obj=None):
-        return _is_ministry(request.user) or super().has_add_permission(request, obj)
-
-    def has_change_permission(self, request, obj=None):
-        return _is_ministry(request.user) or super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        # Leaving a district is allowed: the next run removes its results there.
-        return _is_ministry(request.user) or super().has_delete_permission(request, obj)
-
-    def has_view_permission(self, request, obj=None):
-        return _is_ministry(request.user) or super().has_view_permission(request, obj)
 
 
 @admin.action(description="Recompute the selected programmes now")
@@ -185,7 +281,7 @@ class ProgrammeAdmin(MinistryManagedAdmin):
     def rules_summary(self, obj: Programme) -> str:
         version = obj.current_version
         if version is None:
-            body = format_html('<p class="rule-missing">No rule yet: nobody is assessed for this programme.</p>')
+            body = format_html('<p class="rule-missing">{}</p>', "No rule yet: nobody is assessed for this programme.")
         else:
             body = format_html(
                 '<p class="rule-meta">Version {} by {}, {}</p>'
@@ -383,7 +479,54 @@ def _who(version: RuleVersion) -> str:
     return user.get_full_name() or user.username
 
 
-# --- rule versions and recompute runs (read-only) -------------------------------------------------
+# --- coverage, rule versions and recompute runs -------------------------------------------------
+
+
+@admin.register(ProgrammeDistrict)
+class ProgrammeDistrictAdmin(NotFoundOutsideScope, ReadOnlyAdminMixin, MinistryRoleAccess, admin.ModelAdmin):
+    """Every programme in every district at a glance, with its ceilings there. Edited on the programme's
+    page (its "districts where it runs"); scoped to the user's districts."""
+
+    list_display = ["programme", "agency", "district_name", "capacity_text", "budget_text", "edit_link"]
+    list_filter = [DistrictFilter, "programme__agency", "programme__status", "programme"]
+    list_select_related = ["programme__agency", "district"]
+    search_fields = ["programme__code", "programme__name", "district__name"]
+    search_help_text = "A programme's code or name, or a district's name."
+    ordering = ["programme__name", "district__name"]
+    fields = ["programme", "district", "capacity_text", "budget_text", "edit_link"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return scope_to_user(super().get_queryset(request), request.user)
+
+    @admin.display(description="agency", ordering="programme__agency__code")
+    def agency(self, obj: ProgrammeDistrict) -> str:
+        return obj.programme.agency.code
+
+    @admin.display(description="district", ordering="district__name")
+    def district_name(self, obj: ProgrammeDistrict) -> str:
+        return obj.district.name
+
+    @admin.display(description="capacity", ordering="capacity")
+    def capacity_text(self, obj: ProgrammeDistrict) -> str:
+        return "no limit" if obj.capacity is None else f"{obj.capacity:,}"
+
+    @admin.display(description="yearly budget", ordering="budget")
+    def budget_text(self, obj: ProgrammeDistrict) -> str:
+        if obj.budget is None:
+            return "no limit"
+        return f"{obj.programme.currency}\u00a0{obj.budget:,.2f}"
+
+    @admin.display(description="")
+    def edit_link(self, obj: ProgrammeDistrict) -> str:
+        return format_html(
+            '<a href="{}">change on the programme\'s page</a>',
+            reverse("admin:programmes_programme_change", args=[obj.programme_id]),
+        )
+
+
+def _programme_admin(admin_site) -> "ProgrammeAdmin":
+    return admin_site._registry[Programme]
 
 
 @admin.register(RuleVersion)
@@ -392,6 +535,9 @@ class RuleVersionAdmin(ReadOnlyAdminMixin, MinistryManagedAdmin):
     list_filter = ["programme"]
     list_select_related = ["programme", "created_by", "restored_from"]
     search_fields = ["programme__code", "programme__name", "note"]
+    search_help_text = "A programme's code or name, or words of the note."
+    date_hierarchy = "created_at"
+    actions = ["restore_selected"]
     fields = [
         "programme",
         "number",
@@ -401,6 +547,7 @@ class RuleVersionAdmin(ReadOnlyAdminMixin, MinistryManagedAdmin):
         "restored_from",
         "created_by",
         "created_at",
+        "open_link",
     ]
     readonly_fields = fields
 
@@ -411,9 +558,51 @@ class RuleVersionAdmin(ReadOnlyAdminMixin, MinistryManagedAdmin):
             reverse("admin:programmes_programme_version", args=[obj.programme_id, obj.number]),
         )
 
+    def has_restore_permission(self, request) -> bool:
+        # Restoring writes the programme's rules: whoever may change programmes.
+        return _programme_admin(self.admin_site).has_change_permission(request)
+
+    @admin.action(
+        description="Restore the selected version (as a new version; households are re-assessed)",
+        permissions=["restore"],
+    )
+    def restore_selected(self, request, queryset):
+        versions = list(queryset.select_related("programme").order_by("programme__code", "-number"))
+        by_programme: dict[int, list[RuleVersion]] = {}
+        for version in versions:
+            by_programme.setdefault(version.programme_id, []).append(version)
+        for chosen in by_programme.values():
+            version = chosen[0]
+            code = version.programme.code
+            if len(chosen) > 1:
+                numbers = ", ".join(f"v{v.number}" for v in chosen)
+                self.message_user(
+                    request, f"{code}: choose one version to restore, not several ({numbers}).", messages.ERROR
+                )
+                continue
+            in_force = version.programme.current_version_id
+            try:
+                restored = rule_version_restore(acting_user=request.user, version=version)
+            except ValidationError as problem:
+                # An old rule can name a field that has since been retired.
+                self.message_user(
+                    request,
+                    f"{code} v{version.number} cannot be restored: {'; '.join(problem.messages)}",
+                    messages.ERROR,
+                )
+                continue
+            if restored.pk == in_force:
+                self.message_user(request, f"{code} v{version.number} is already the rule in force.", messages.INFO)
+            else:
+                self.message_user(
+                    request,
+                    f"{code} v{version.number} restored as v{restored.number}; households are being re-assessed.",
+                    messages.SUCCESS,
+                )
+
 
 @admin.register(RecomputeRun)
-class RecomputeRunAdmin(MinistryManagedAdmin):
+class RecomputeRunAdmin(NotFoundOutsideScope, MinistryManagedAdmin):
     list_display = [
         "created_at",
         "scope",
@@ -425,8 +614,12 @@ class RecomputeRunAdmin(MinistryManagedAdmin):
         "started_by",
         "finished_at",
     ]
-    list_filter = ["status", "programme"]
+    list_filter = ["status", "programme", DistrictFilter]
     list_select_related = ["programme", "district", "started_by"]
+    search_fields = ["reason", "message"]
+    search_help_text = "Words of the reason or of the message (an error, for a failed run)."
+    date_hierarchy = "created_at"
+    actions = ["run_again"]
     fields = [
         "programme",
         "district",
@@ -445,12 +638,20 @@ class RecomputeRunAdmin(MinistryManagedAdmin):
     ]
     readonly_fields = fields
 
+    def get_queryset(self, request):
+        # A run's counts are of its district; a district's staff see their districts' runs.
+        return scope_to_user(super().get_queryset(request), request.user)
+
     def has_add_permission(self, request):
         # A run is started from a programme (its rule editor or the list's action).
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_rerun_permission(self, request) -> bool:
+        # Re-assessing is what "Recompute now" does on a programme: whoever may change programmes.
+        return _programme_admin(self.admin_site).has_change_permission(request)
 
     @admin.display(description="what")
     def scope(self, obj: RecomputeRun) -> str:
@@ -468,6 +669,33 @@ class RecomputeRunAdmin(MinistryManagedAdmin):
             obj.done_steps,
             obj.total_steps,
         )
+
+    @admin.action(description="Run the selected runs again (a failed one, or to catch up)", permissions=["rerun"])
+    def run_again(self, request, queryset):
+        queued, refused = [], []
+        for run in queryset.select_related("programme", "district").order_by("pk"):
+            what = self.scope(run)
+            if run.status in (RecomputeStatus.PENDING, RecomputeStatus.RUNNING):
+                refused.append(f"{what}: still {run.get_status_display().lower()}; wait for it to end")
+                continue
+            programme = run.programme
+            if programme is not None and (
+                programme.status != ProgrammeStatus.ACTIVE or programme.current_version_id is None
+            ):
+                refused.append(f"{what}: only an active programme with a rule is assessed")
+                continue
+            again = recompute_run_create(
+                acting_user=request.user,
+                programme=programme,
+                district=run.district,
+                reason=f"again, requested in the admin (was: {run.reason or 'no reason given'})"[:255],
+            )
+            transaction.on_commit(lambda run_id=again.pk: tasks.recompute_run_execute.delay(run_id))
+            queued.append(what)
+        if queued:
+            self.message_user(request, f"Queued again: {', '.join(queued)}.", messages.SUCCESS)
+        for line in refused:
+            self.message_user(request, f"Not queued: {line}.", messages.WARNING)
 
 
 # --- eligibility (the engine's output, read-only, scoped) ----------------------------------------
@@ -497,7 +725,7 @@ def _marker(status) -> str:
 
 
 @admin.register(EligibilityResult)
-class EligibilityResultAdmin(DistrictScopedAdmin, MinistryManagedAdmin):
+class EligibilityResultAdmin(DistrictScopedAdmin):
     district_field = "household__district"
     list_display = ["household_link", "programme", "outcome", "amount", "version", "evaluated_at", "outcome_since"]
     list_filter = ["outcome", "programme", HouseholdDistrictFilter]
@@ -539,7 +767,7 @@ class EligibilityResultAdmin(DistrictScopedAdmin, MinistryManagedAdmin):
 
 
 @admin.register(EligibilityChange)
-class EligibilityChangeAdmin(DistrictScopedAdmin, MinistryManagedAdmin):
+class EligibilityChangeAdmin(DistrictScopedAdmin):
     district_field = "household__district"
     list_display = [
         "at",

@@ -2,10 +2,11 @@
 
 Every change to a referral is a move of the state machine
 (`referrals.services.referral_transition`), which checks who may make it and
-records it; an admin form would bypass both. So referrals, their events and
-the notifications are read here, scoped like the registry's households (a row
-outside the user's scope is a 404, not a page admitting it exists), and acted
-on at the window's worklist or the agency's queue.
+records it; an admin form would bypass both. So referrals, their events,
+attachments and the notifications are read here, scoped like `referrals_for`
+(a row outside the user's scope is a 404, not a page admitting it exists), and
+acted on at the window's worklist or the agency's queue. The automatic
+referrals' watermark is shown too, to see whether they keep up.
 
 The deliveries to agencies' systems (and their "Retry delivery") are in
 `referrals.delivery_admin`, imported at the end of this module.
@@ -13,13 +14,23 @@ The deliveries to agencies' systems (and their "Retry delivery") are in
 
 from django.contrib import admin
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
-from registry.admin import FRONT_DESK_HOUSEHOLD_PATH, DistrictFilter, DistrictScopedAdmin, ReadOnlyAdminMixin
+from programmes.models import EligibilityChange
+from registry.admin import FRONT_DESK_HOUSEHOLD_PATH, DistrictFilter, DistrictScopedAdmin, ReadOnlyAdminMixin, nowrap
+from spf.admin import MinistryRoleAccess
 from spf.models import Role
 
-from .models import Notification, Referral, ReferralEvent, referral_id_from_number
+from .models import (
+    EligibilitySweep,
+    Notification,
+    Referral,
+    ReferralAttachment,
+    ReferralEvent,
+    referral_id_from_number,
+)
 from .selectors import AWAITING_AGENCY, IN_PROGRESS, referral_is_overdue, referrals_for
 
 # A referral's inline timeline shows the latest events; a referral that moved
@@ -31,10 +42,6 @@ def _sees_every_referral(user) -> bool:
     return user.is_superuser or user.role == Role.MINISTRY
 
 
-def _is_ministry(user) -> bool:
-    return bool(user.is_active and user.is_staff and (user.is_superuser or user.role == Role.MINISTRY))
-
-
 class ReferralScopedAdmin(DistrictScopedAdmin):
     """Browse-only, scoped like `referrals_for` (districts, and the agency for its officers).
 
@@ -44,12 +51,6 @@ class ReferralScopedAdmin(DistrictScopedAdmin):
 
     # The path from the model to its referral ("" for the referral itself).
     referral_path = "referral"
-
-    def has_module_permission(self, request):
-        return _is_ministry(request.user) or super().has_module_permission(request)
-
-    def has_view_permission(self, request, obj=None):
-        return _is_ministry(request.user) or super().has_view_permission(request, obj)
 
     def get_queryset(self, request):
         # Scope comes from `referrals_for` (districts and agency), not from the
@@ -80,7 +81,7 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ReferralEventInline(ReadOnlyAdminMixin, admin.TabularInline):
+class ReferralEventInline(ReadOnlyAdminMixin, MinistryRoleAccess, admin.TabularInline):
     model = ReferralEvent
     extra = 0
     can_delete = False
@@ -93,6 +94,29 @@ class ReferralEventInline(ReadOnlyAdminMixin, admin.TabularInline):
         return super().get_queryset(request).select_related("actor", "agency")
 
 
+def _attachment_link(attachment: ReferralAttachment) -> str:
+    # Through the referral's page, which checks the scope again before it serves the file.
+    name = attachment.file.name.rsplit("/", 1)[-1]
+    url = reverse("referrals:attachment", args=[attachment.referral.number, attachment.pk])
+    return format_html('<a href="{}">{}</a>', url, name)
+
+
+class ReferralAttachmentInline(ReadOnlyAdminMixin, MinistryRoleAccess, admin.TabularInline):
+    model = ReferralAttachment
+    extra = 0
+    can_delete = False
+    fields = ["file_link", "description", "uploaded_by", "uploaded_at"]
+    readonly_fields = fields
+    verbose_name_plural = "documents attached"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("referral", "uploaded_by")
+
+    @admin.display(description="file")
+    def file_link(self, attachment: ReferralAttachment) -> str:
+        return _attachment_link(attachment)
+
+
 @admin.register(Referral)
 class ReferralAdmin(ReferralScopedAdmin):
     referral_path = ""
@@ -100,23 +124,29 @@ class ReferralAdmin(ReferralScopedAdmin):
         "number",
         "household_number",
         "programme",
-        "agency",
+        "agency_code",
+        "district_name",
         "status",
         "due_date",
         "overdue",
         "created_at",
     ]
     list_filter = [DistrictFilter, "status", OverdueFilter, "agency", "programme", "source", "priority"]
-    list_select_related = ["household", "programme", "agency"]
+    list_select_related = ["household", "programme", "agency", "district"]
     search_fields = ["household__number"]
-    search_help_text = "A referral number (R00000123, or 123) or a household number (or its start)."
+    # No example number in the help: an example is some referral's real number.
+    search_help_text = (
+        "A referral number as on the slip (R and eight digits; the R and the leading zeros may be left out), "
+        "or a household number (or its start)."
+    )
     date_hierarchy = "created_at"
     ordering = ["-created_at", "-id"]
-    fields = [
+    readonly_fields = [
         "number",
         "status",
         "household",
         "front_desk",
+        "elsewhere",
         "member",
         "programme",
         "agency",
@@ -137,8 +167,39 @@ class ReferralAdmin(ReferralScopedAdmin):
         "closed_at",
         "updated_at",
     ]
-    readonly_fields = fields
-    inlines = [ReferralEventInline]
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    ("number", "status"),
+                    "household",
+                    "front_desk",
+                    "elsewhere",
+                    "member",
+                    "programme",
+                    "agency",
+                    "district",
+                )
+            },
+        ),
+        (
+            "Why it was made",
+            {"fields": ("source", "source_detail", "reason", "priority", "notes", "eligibility_change")},
+        ),
+        ("The last decision", {"fields": ("rejection_reason", "status_note")}),
+        (
+            "Dates",
+            {
+                "fields": (
+                    ("created_at", "created_by"),
+                    ("sent_at", "due_date", "overdue_since"),
+                    ("closed_at", "updated_at"),
+                )
+            },
+        ),
+    )
+    inlines = [ReferralEventInline, ReferralAttachmentInline]
     show_full_result_count = False
 
     @admin.display(description="number", ordering="pk")
@@ -147,7 +208,44 @@ class ReferralAdmin(ReferralScopedAdmin):
 
     @admin.display(description="household", ordering="household__number")
     def household_number(self, referral: Referral) -> str:
-        return referral.household.number
+        return nowrap(referral.household.number)
+
+    @admin.display(description="agency", ordering="agency__code")
+    def agency_code(self, referral: Referral) -> str:
+        # The code: the full names of ministries would take half the list's width.
+        return format_html('<span title="{}">{}</span>', referral.agency.name, referral.agency.code)
+
+    @admin.display(description="district", ordering="district__name")
+    def district_name(self, referral: Referral) -> str:
+        return referral.district.name
+
+    @admin.display(description="in other lists")
+    def elsewhere(self, referral: Referral) -> str:
+        # A display method gets no request: `get_object` notes the links the user may follow.
+        links = getattr(referral, "elsewhere_links", [])
+        return format_html_join(" · ", '<a href="{1}">{0}</a>', links) or "—"
+
+    def get_object(self, request, object_id, from_field=None):
+        referral = super().get_object(request, object_id, from_field)
+        links = []
+        # Each delivery's idempotency key starts with the referral's number; an
+        # enrolment is found by its household's number.
+        for app_label, model_name, label, term in (
+            ("referrals", "delivery", "deliveries to the agency's system", referral.number),
+            ("payments", "enrolment", "the household's enrolments", referral.household.number),
+        ):
+            model_admin = next(
+                (
+                    candidate
+                    for candidate in self.admin_site._registry.values()
+                    if (candidate.model._meta.app_label, candidate.model._meta.model_name) == (app_label, model_name)
+                ),
+                None,
+            )
+            if model_admin is not None and model_admin.has_view_permission(request):
+                links.append((label, f"{reverse(f'admin:{app_label}_{model_name}_changelist')}?q={term}"))
+        referral.elsewhere_links = links
+        return referral
 
     @admin.display(description="overdue", boolean=True)
     def overdue(self, referral: Referral) -> bool:
@@ -174,7 +272,7 @@ class ReferralAdmin(ReferralScopedAdmin):
 @admin.register(ReferralEvent)
 class ReferralEventAdmin(ReferralScopedAdmin):
     list_display = ["at", "referral_number", "from_status", "to_status", "actor", "agency", "reason"]
-    list_filter = ["to_status", "agency"]
+    list_filter = ["to_status", "from_status", "agency"]
     list_select_related = ["referral", "actor", "agency"]
     search_fields = ["referral__household__number"]
     search_help_text = "A referral number or a household number."
@@ -214,10 +312,11 @@ class ReferralEventAdmin(ReferralScopedAdmin):
 class NotificationAdmin(ReferralScopedAdmin):
     """Who was told what. A person sees their own notices and those about referrals in their scope."""
 
-    list_display = ["created_at", "recipient", "kind", "message", "read_at"]
+    list_display = ["created_at", "recipient", "kind", "message", "referral", "read_at"]
     list_filter = ["kind", ("read_at", admin.EmptyFieldListFilter)]
-    list_select_related = ["recipient"]
+    list_select_related = ["recipient", "referral__programme", "referral__household"]
     search_fields = ["recipient__username", "message"]
+    search_help_text = "Who was told (a user name), or words of the message."
     date_hierarchy = "created_at"
     ordering = ["-created_at", "-id"]
     fields = ["recipient", "referral", "kind", "message", "created_at", "read_at"]
@@ -228,6 +327,59 @@ class NotificationAdmin(ReferralScopedAdmin):
         if _sees_every_referral(request.user):
             return queryset
         return queryset.filter(Q(recipient=request.user) | Q(referral__in=referrals_for(request.user).values("pk")))
+
+
+@admin.register(ReferralAttachment)
+class ReferralAttachmentAdmin(ReferralScopedAdmin):
+    """The documents attached to referrals (a letter, a scan of an ID), scoped like the referrals.
+    Attached at the referral's page through `referral_attachment_add`; read here."""
+
+    list_display = ["uploaded_at", "referral_link", "file_link", "description", "uploaded_by"]
+    list_select_related = ["referral", "uploaded_by"]
+    search_fields = ["description"]
+    search_help_text = "A referral number as on the slip, or words of the description."
+    date_hierarchy = "uploaded_at"
+    ordering = ["-uploaded_at", "-id"]
+    fields = ["referral", "file_link", "description", "uploaded_by", "uploaded_at"]
+    readonly_fields = fields
+
+    @admin.display(description="referral", ordering="referral_id")
+    def referral_link(self, attachment: ReferralAttachment) -> str:
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:referrals_referral_change", args=[attachment.referral_id]),
+            attachment.referral.number,
+        )
+
+    @admin.display(description="file")
+    def file_link(self, attachment: ReferralAttachment) -> str:
+        return _attachment_link(attachment)
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        q = Q(description__icontains=term)
+        referral_id = referral_id_from_number(term)
+        if referral_id is not None:
+            q |= Q(referral_id=referral_id)
+        return queryset.filter(q), False
+
+
+@admin.register(EligibilitySweep)
+class EligibilitySweepAdmin(ReadOnlyAdminMixin, MinistryRoleAccess, admin.ModelAdmin):
+    """How far automatic referrals have read the eligibility changes: the first place to look when
+    households become eligible and no referral follows. Written only by the beat job; no district."""
+
+    list_display = ["name", "last_change_id", "swept_at", "changes_waiting"]
+    fields = ["name", "last_change_id", "swept_at", "changes_waiting"]
+    readonly_fields = fields
+
+    @admin.display(description="eligibility changes not yet read")
+    def changes_waiting(self, sweep: EligibilitySweep) -> str:
+        # Counted on the page of one sweep or a list of a handful: by the
+        # primary key, an index range scan from the watermark.
+        return f"{EligibilityChange.objects.filter(pk__gt=sweep.last_change_id).count():,}"
 
 
 # The delivery admin is written beside this one; until its file exists the

@@ -14,31 +14,24 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from registry.admin import DistrictFilter, DistrictScopedAdmin, ReadOnlyAdminMixin
-from spf.models import Role
+from spf.admin import MinistryRoleAccess
 
 from .delivery import delivery_retry, user_may_retry_deliveries
 from .models import Delivery, DeliveryAttempt, DeliveryStatus
 from .selectors import referrals_for
 
 
-def _is_ministry(user) -> bool:
-    return bool(user.is_active and user.is_staff and (user.is_superuser or user.role == Role.MINISTRY))
-
-
 class DeliveryDistrictFilter(DistrictFilter):
     district_field = "referral__district"
 
 
-class DeliveryAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
+class DeliveryAttemptInline(ReadOnlyAdminMixin, MinistryRoleAccess, admin.TabularInline):
     model = DeliveryAttempt
     extra = 0
     can_delete = False
     fields = ("at", "status_code", "latency_ms", "error")
     readonly_fields = fields
     ordering = ("-at", "-id")
-
-    def has_view_permission(self, request, obj=None):
-        return _is_ministry(request.user) or super().has_view_permission(request, obj)
 
 
 class DeliveryScopedAdmin(DistrictScopedAdmin):
@@ -50,15 +43,9 @@ class DeliveryScopedAdmin(DistrictScopedAdmin):
     # The path from the model to its referral.
     referral_path = "referral"
 
-    def has_module_permission(self, request):
-        return _is_ministry(request.user) or super().has_module_permission(request)
-
-    def has_view_permission(self, request, obj=None):
-        return _is_ministry(request.user) or super().has_view_permission(request, obj)
-
     def get_queryset(self, request):
         queryset = admin.ModelAdmin.get_queryset(self, request)
-        if request.user.is_superuser or request.user.role == Role.MINISTRY:
+        if request.user.sees_every_district:
             return queryset
         return queryset.filter(**{f"{self.referral_path}__in": referrals_for(request.user).values("pk")})
 
@@ -76,9 +63,10 @@ class DeliveryAdmin(DeliveryScopedAdmin):
         "created_at",
         "delivered_at",
     )
-    list_filter = ("status", "agency", DeliveryDistrictFilter, "created_at")
+    list_filter = ("status", "agency", DeliveryDistrictFilter)
     list_select_related = ("agency", "referral", "event")
     search_fields = ("idempotency_key", "last_error")
+    search_help_text = "A referral number as on the slip, or words of the last error."
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")
     inlines = [DeliveryAttemptInline]
@@ -136,8 +124,11 @@ class DeliveryAdmin(DeliveryScopedAdmin):
 class DeliveryAttemptAdmin(DeliveryScopedAdmin):
     referral_path = "delivery__referral"
     list_display = ("delivery", "agency", "at", "status_code", "latency_ms", "error_short")
-    list_filter = ("delivery__agency", "status_code", "at")
+    list_filter = ("delivery__agency", "status_code")
     list_select_related = ("delivery", "delivery__agency")
+    # A delivery's key starts with its referral's number.
+    search_fields = ("delivery__idempotency_key", "error")
+    search_help_text = "A referral number as on the slip, or words of the error."
     date_hierarchy = "at"
     ordering = ("-at", "-id")
 

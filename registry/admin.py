@@ -1,23 +1,26 @@
 """The ministry's view of the registry in the Django admin.
 
-Ministry staff manage locations and attribute definitions here. Households,
-members, their history and import jobs are browse-only: every change to a
-household goes through `registry.services`, which checks scope and role and
-writes the history; an admin form would bypass all three.
+Ministry staff manage locations and attribute definitions here, by their
+role. Households, members, their history, import jobs and number sequences are
+browse-only: every change to a household goes through `registry.services`,
+which checks scope and role and writes the history; an admin form would bypass
+all three.
 
-Personal data is scoped like everywhere else: a staff user who is neither a
-superuser nor ministry staff sees only the rows of their districts, and an
-out-of-scope object's URL is a 404, not a page that admits it exists.
+Scoped like everywhere else: a staff user who is neither a superuser nor
+ministry staff sees only the rows of their districts (their locations too),
+and an out-of-scope object's URL is a 404, not a page that admits it exists.
+`DistrictScopedAdmin`, `DistrictFilter` and `ReadOnlyAdminMixin` are the
+building blocks the other apps' admins use.
 """
 
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import Q
-from django.http import Http404
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from spf.admin import MinistryRoleAccess, NotFoundOutsideScope
 from spf.scope import district_ids_for, scope_to_user
 
 from . import names
@@ -25,6 +28,7 @@ from .countries import current_country
 from .models import (
     LEVEL_PARENT,
     AttributeDefinition,
+    AttributeEntity,
     AttributeType,
     ChangeEntry,
     Household,
@@ -43,10 +47,6 @@ FRONT_DESK_HOUSEHOLD_PATH = "/households/{pk}/"
 # A household's inline history shows the latest entries; the full history is
 # one click away in the change-entry list, filtered to the household.
 HISTORY_INLINE_LIMIT = 50
-
-admin.site.site_header = "Single-window social protection: ministry administration"
-admin.site.site_title = "SPF administration"
-admin.site.index_title = "Registry, programmes and users"
 
 
 # --- scoping ---------------------------------------------------------------------
@@ -88,8 +88,11 @@ class ReadOnlyAdminMixin:
         return False
 
 
-class DistrictScopedAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Rows outside the user's districts do not exist for them, not even by URL."""
+class DistrictScopedAdmin(NotFoundOutsideScope, ReadOnlyAdminMixin, MinistryRoleAccess, admin.ModelAdmin):
+    """Browse-only; rows outside the user's districts do not exist for them, not even by URL.
+
+    Ministry staff read these by their role; other staff need Django's view permission.
+    """
 
     # The path from the model to its district, as `scope_to_user` takes it.
     district_field = "district"
@@ -97,14 +100,10 @@ class DistrictScopedAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         return scope_to_user(super().get_queryset(request), request.user, district_field=self.district_field)
 
-    def get_object(self, request, object_id, from_field=None):
-        # The admin's default for a missing object is a redirect with a message
-        # naming the model and id; for another district's household that would
-        # confirm the id exists. A 404 says nothing.
-        obj = super().get_object(request, object_id, from_field)
-        if obj is None:
-            raise Http404("No such record in your districts.")
-        return obj
+
+def nowrap(text: str) -> str:
+    """A number or phone people read out (SAM-000123, 0977 123456) kept on one line in a narrow list column."""
+    return format_html('<span style="white-space:nowrap">{}</span>', text) if text else "—"
 
 
 def _front_desk_link(household: Household) -> str:
@@ -117,6 +116,21 @@ def _changes_text(entry: ChangeEntry) -> str:
         old, new = pair if isinstance(pair, list) and len(pair) == 2 else (None, pair)
         parts.append(f"{field}: {_readable(old)} → {_readable(new)}")
     return "; ".join(parts)
+
+
+def _names(row) -> tuple[str, ...]:
+    """The field names of one row of a fieldset: a name, or a tuple of names shown on one line."""
+    return row if isinstance(row, tuple) else (row,)
+
+
+def _attributes_html(values: dict, entity: str) -> str:
+    """A household's or member's extra fields under the labels the ministry gave them."""
+    if not values:
+        return "—"
+    labels = dict(AttributeDefinition.objects.filter(entity=entity).values_list("key", "label"))
+    return format_html_join(
+        "", "<div>{}: {}</div>", ((labels.get(key, key), _readable(value)) for key, value in sorted(values.items()))
+    )
 
 
 def _readable(value) -> str:
@@ -151,14 +165,24 @@ class LocationForm(forms.ModelForm):
 
 
 @admin.register(Location)
-class LocationAdmin(admin.ModelAdmin):
+class LocationAdmin(NotFoundOutsideScope, MinistryRoleAccess, admin.ModelAdmin):
+    """Ministry staff keep the country's places by their role. Other staff with Django's location permissions
+    see and add only the wards and villages of their districts."""
+
+    ministry_may = ("view", "add", "change")
     form = LocationForm
-    list_display = ["code", "name", "level", "parent", "district", "hierarchy"]
-    list_filter = ["level"]
+    list_display = ["code", "name", "level", "hierarchy"]
+    list_filter = ["level", DistrictFilter]
     search_fields = ["code", "name"]
-    list_select_related = ["parent__parent__parent", "district"]
+    search_help_text = "A code (or its start) or a name."
+    list_select_related = ["parent__parent__parent"]
     ordering = ["code"]
     list_per_page = 100
+
+    def get_queryset(self, request):
+        # Places are not personal data, but a district's staff have no business
+        # with another district's wards; provinces sit above every district.
+        return scope_to_user(super().get_queryset(request), request.user)
 
     def get_readonly_fields(self, request, obj=None):
         # Code, level and parent of an existing location are fixed: household
@@ -170,7 +194,8 @@ class LocationAdmin(admin.ModelAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "parent":
-            kwargs["queryset"] = Location.objects.exclude(level=LocationLevel.VILLAGE).order_by("level", "name")
+            parents = Location.objects.exclude(level=LocationLevel.VILLAGE).order_by("level", "name")
+            kwargs["queryset"] = scope_to_user(parents, request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     @admin.display(description="place in the country")
@@ -226,11 +251,15 @@ class AttributeDefinitionForm(forms.ModelForm):
 
 
 @admin.register(AttributeDefinition)
-class AttributeDefinitionAdmin(admin.ModelAdmin):
+class AttributeDefinitionAdmin(MinistryRoleAccess, admin.ModelAdmin):
+    """The country's extra household and member fields: a catalogue, not personal data, so not scoped."""
+
+    ministry_may = ("view", "add", "change")
     form = AttributeDefinitionForm
     list_display = ["key", "label", "entity", "type", "required", "active", "allowed_values_text"]
     list_filter = ["entity", "type", "active", "required"]
     search_fields = ["key", "label"]
+    search_help_text = "A key or a label."
 
     @admin.display(description="allowed values")
     def allowed_values_text(self, obj: AttributeDefinition) -> str:
@@ -245,7 +274,7 @@ class AttributeDefinitionAdmin(admin.ModelAdmin):
 # --- households and members ----------------------------------------------------------
 
 
-class MemberInline(ReadOnlyAdminMixin, admin.TabularInline):
+class MemberInline(ReadOnlyAdminMixin, MinistryRoleAccess, admin.TabularInline):
     model = Member
     fields = ["full_name_link", "sex", "date_of_birth", "relationship", "national_id", "phone", "status"]
     readonly_fields = fields
@@ -257,7 +286,7 @@ class MemberInline(ReadOnlyAdminMixin, admin.TabularInline):
         return format_html('<a href="{}">{}</a>', reverse("admin:registry_member_change", args=[obj.pk]), obj.full_name)
 
 
-class ChangeEntryInline(ReadOnlyAdminMixin, admin.TabularInline):
+class ChangeEntryInline(ReadOnlyAdminMixin, MinistryRoleAccess, admin.TabularInline):
     model = ChangeEntry
     fk_name = "household"
     fields = ["at", "action", "entity", "member", "actor", "changes_text", "note"]
@@ -269,10 +298,10 @@ class ChangeEntryInline(ReadOnlyAdminMixin, admin.TabularInline):
         # An inline's queryset cannot be sliced, so the latest entries are
         # chosen by id first.
         queryset = super().get_queryset(request).select_related("actor", "member")
-        household_id = request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
-        if household_id and str(household_id).isdigit():
+        object_id = request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
+        if object_id and str(object_id).isdigit():
             latest = list(
-                ChangeEntry.objects.filter(household_id=int(household_id))
+                ChangeEntry.objects.filter(**{f"{self.fk_name}_id": int(object_id)})
                 .order_by("-at", "-id")
                 .values_list("pk", flat=True)[:HISTORY_INLINE_LIMIT]
             )
@@ -282,6 +311,38 @@ class ChangeEntryInline(ReadOnlyAdminMixin, admin.TabularInline):
     @admin.display(description="what changed")
     def changes_text(self, obj: ChangeEntry) -> str:
         return _changes_text(obj)
+
+
+class MemberChangeEntryInline(ChangeEntryInline):
+    fk_name = "member"
+    fields = ["at", "action", "actor", "changes_text", "note"]
+    readonly_fields = fields
+    verbose_name_plural = f"this person's history (latest {HISTORY_INLINE_LIMIT})"
+
+
+# Where else a household appears, each list searched by its number.
+HOUSEHOLD_ELSEWHERE = (
+    ("programmes", "eligibilityresult", "eligibility"),
+    ("referrals", "referral", "referrals"),
+    ("payments", "enrolment", "enrolments"),
+    ("payments", "payment", "payments"),
+    ("registry", "changeentry", "full history"),
+)
+
+
+def _household_elsewhere(admin_site, request, household: Household) -> list[tuple[str, str]]:
+    """Links to the lists the user may read that show this household."""
+    links = []
+    for model_admin in admin_site._registry.values():
+        opts = model_admin.model._meta
+        for app_label, model_name, label in HOUSEHOLD_ELSEWHERE:
+            if (opts.app_label, opts.model_name) == (app_label, model_name) and model_admin.has_view_permission(
+                request
+            ):
+                url = reverse(f"admin:{app_label}_{model_name}_changelist")
+                links.append((label, f"{url}?q={household.number}"))
+    order = [label for _, _, label in HOUSEHOLD_ELSEWHERE]
+    return sorted(links, key=lambda link: order.index(link[0]))
 
 
 def _name_q(term: str, *, field: str = "search_name") -> Q | None:
@@ -297,35 +358,77 @@ def _name_q(term: str, *, field: str = "search_name") -> Q | None:
 
 @admin.register(Household)
 class HouseholdAdmin(DistrictScopedAdmin):
-    list_display = ["number", "head", "village", "district", "phone", "status", "registration_date", "front_desk"]
+    list_display = [
+        "number",
+        "head",
+        "village_name",
+        "district_name",
+        "phone_text",
+        "status",
+        "registration_date",
+        "front_desk",
+    ]
     list_filter = [DistrictFilter, "status"]
     list_select_related = ["head", "village", "district"]
     search_fields = ["number"]
     search_help_text = "Household number, phone, or a member's name."
     date_hierarchy = "registration_date"
+    fieldsets = (
+        (None, {"fields": ("number", "status", "head", "phone", "registration_date", "front_desk", "elsewhere")}),
+        ("Where", {"fields": ("district", "village", "address", ("gps_latitude", "gps_longitude"))}),
+        ("Extra fields defined by the ministry", {"fields": ("attributes_text",)}),
+        ("Record", {"fields": (("created_at", "updated_at"),)}),
+    )
     readonly_fields = [
         "number",
+        "status",
+        "head",
+        "phone",
+        "registration_date",
         "front_desk",
+        "elsewhere",
         "district",
         "village",
         "address",
         "gps_latitude",
         "gps_longitude",
-        "phone",
-        "registration_date",
-        "status",
-        "head",
-        "attributes",
+        "attributes_text",
         "created_at",
         "updated_at",
     ]
-    fields = readonly_fields
     inlines = [MemberInline, ChangeEntryInline]
     show_full_result_count = False
 
     @admin.display(description="front desk")
     def front_desk(self, obj: Household) -> str:
         return _front_desk_link(obj)
+
+    @admin.display(description="values")
+    def attributes_text(self, obj: Household) -> str:
+        return _attributes_html(obj.attributes, AttributeEntity.HOUSEHOLD)
+
+    @admin.display(description="village", ordering="village__name")
+    def village_name(self, obj: Household) -> str:
+        return obj.village.name
+
+    @admin.display(description="district", ordering="district__name")
+    def district_name(self, obj: Household) -> str:
+        return obj.district.name
+
+    @admin.display(description="phone", ordering="phone")
+    def phone_text(self, obj: Household) -> str:
+        return nowrap(obj.phone)
+
+    @admin.display(description="in other lists")
+    def elsewhere(self, obj: Household) -> str:
+        # A display method gets no request: `get_object` notes the links the user may follow.
+        links = getattr(obj, "elsewhere_links", [])
+        return format_html_join(" · ", '<a href="{1}">{0}</a>', links) or "—"
+
+    def get_object(self, request, object_id, from_field=None):
+        household = super().get_object(request, object_id, from_field)
+        household.elsewhere_links = _household_elsewhere(self.admin_site, request, household)
+        return household
 
     def view_on_site(self, obj: Household) -> str:
         return FRONT_DESK_HOUSEHOLD_PATH.format(pk=obj.pk)
@@ -353,13 +456,48 @@ class MemberAdmin(DistrictScopedAdmin):
     list_select_related = ["household"]
     search_fields = ["national_id"]
     search_help_text = "Words of a name (in any order) or a national ID."
+    inlines = [MemberChangeEntryInline]
     show_full_result_count = False
 
-    def get_fields(self, request, obj=None):
-        return [f.name for f in Member._meta.concrete_fields if f.name not in ("id",)]
+    # The search keys (search_name, name_keys, phone_key) are the service's, rebuilt on every write: not shown.
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "household",
+                    ("first_name", "middle_name", "last_name"),
+                    "other_names",
+                    ("sex", "relationship"),
+                    ("date_of_birth", "date_of_birth_estimated"),
+                    "national_id",
+                    "phone",
+                    ("status", "status_date"),
+                )
+            },
+        ),
+        (
+            "Difficulties (Washington Group short set)",
+            {
+                "fields": (
+                    ("disability_seeing", "disability_hearing"),
+                    ("disability_walking", "disability_cognition"),
+                    ("disability_self_care", "disability_communication"),
+                    "chronic_illness",
+                )
+            },
+        ),
+        ("School and work", {"fields": ("school_attendance", "work_status")}),
+        ("Extra fields defined by the ministry", {"fields": ("attributes_text",)}),
+        ("Record", {"fields": (("created_at", "updated_at"),)}),
+    )
 
     def get_readonly_fields(self, request, obj=None):
-        return self.get_fields(request, obj)
+        return [name for fieldset in self.fieldsets for row in fieldset[1]["fields"] for name in _names(row)]
+
+    @admin.display(description="extra fields")
+    def attributes_text(self, obj: Member) -> str:
+        return _attributes_html(obj.attributes, AttributeEntity.MEMBER)
 
     @admin.display(description="household", ordering="household__number")
     def household_link(self, obj: Member) -> str:
@@ -420,7 +558,7 @@ class ChangeEntryAdmin(DistrictScopedAdmin):
 
 
 @admin.register(ImportJob)
-class ImportJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ImportJobAdmin(NotFoundOutsideScope, ReadOnlyAdminMixin, MinistryRoleAccess, admin.ModelAdmin):
     list_display = [
         "pk",
         "original_name",
@@ -436,9 +574,11 @@ class ImportJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["status", "mode"]
     list_select_related = ["created_by"]
     search_fields = ["original_name", "created_by__username"]
+    search_help_text = "The file's name or who uploaded it."
+    date_hierarchy = "created_at"
     fields = [
         "original_name",
-        "uploaded_file",
+        "pages",
         "mode",
         "status",
         "created_by",
@@ -470,11 +610,14 @@ class ImportJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             pk__in=wrote_elsewhere.values("import_job_id")
         )
 
-    def get_object(self, request, object_id, from_field=None):
-        obj = super().get_object(request, object_id, from_field)
-        if obj is None:
-            raise Http404("No such import job in your districts.")
-        return obj
+    @admin.display(description="see")
+    def pages(self, obj: ImportJob) -> str:
+        # The uploaded file itself is not served (media is private); its page and reports are, scoped.
+        return format_html(
+            '<a href="{}">the import\'s page</a> · <a href="{}">error report (CSV)</a>',
+            reverse("imports:detail", args=[obj.pk]),
+            reverse("imports:report", args=[obj.pk, "errors"]),
+        )
 
     @admin.display(description="rows with problems")
     def error_report(self, obj: ImportJob) -> str:
@@ -502,8 +645,12 @@ class ImportJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(HouseholdNumberSequence)
-class HouseholdNumberSequenceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class HouseholdNumberSequenceAdmin(DistrictScopedAdmin):
     """Shown so staff can see the last number given in each district; only the services move it."""
 
     list_display = ["district", "last_number"]
+    list_filter = [DistrictFilter]
     list_select_related = ["district"]
+    ordering = ["district__code"]
+    fields = ["district", "last_number"]
+    readonly_fields = fields

@@ -15,6 +15,8 @@ api_v1 = [
     path("", include("programmes.api.urls")),
     path("", include("referrals.api.urls")),
     path("", include("payments.api.urls")),
+    path("", include("dashboard.api.urls")),
+    path("", include("grievances.api.urls")),
     path("", include("registry.api.urls")),
 ]
 
@@ -34,5 +36,8 @@ urlpatterns = [
     path("referrals/", include("referrals.urls")),
     path("payments/", include("payments.urls")),
     path("beneficiary-lists/", include("payments.beneficiary_urls")),
+    path("grievances/", include("grievances.urls")),
+    path("dashboard/", include("dashboard.urls")),
+    path("dci/", include("interop.urls")),
     path("", include("registry.urls")),
 ]

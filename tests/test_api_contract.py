@@ -170,6 +170,10 @@ def test_the_openapi_schema_generates_without_warnings(tmp_path):
         "/api/v1/payment-cycles/{id}/export/",
         "/api/v1/payment-cycles/{id}/reconciliations/{reconciliation_id}/report/",
         "/api/v1/payments/{id}/",
+        "/api/v1/grievances/",
+        "/api/v1/grievances/{id}/uphold/",
+        "/api/v1/grievances/{id}/attachments/",
+        "/api/v1/grievances/{id}/attachments/{attachment_id}/",
     ):
         assert f"  {path}:" in schema
 

@@ -12,13 +12,18 @@ import datetime
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 
+from grievances import services as grievance_services
+from grievances.models import Grievance, GrievanceEvent
+from grievances.selectors import grievance_worklist, grievances_for, household_grievances
 from payments import services as payment_services
 from payments.api.selectors import enrolments_for, payments_for
 from payments.models import Enrolment, EnrolmentEvent, EnrolmentSource
 from payments.payroll import payment_cycle_create, payroll_generate
 from payments.tests.makers import enrol_active, first_of_month, make_agency, make_cash_programme, make_officer
+from referrals.tests.makers import make_programme
 from registry import services
 from registry.models import ChangeEntry, Household, ImportJob, Member, Relationship
 from registry.selectors import (
@@ -656,3 +661,208 @@ def test_ministry_staff_see_every_districts_enrolments_and_payments(client, mini
     client.force_login(ministry_user)
     assert lunga_payment.reference in client.get("/api/v1/payments/").content.decode()
     assert client.get(f"/api/v1/enrolments/{lunga_payment.enrolment_id}/").status_code == 200
+
+
+# --- grievances ------------------------------------------------------------------------------------
+
+GRIEVANCE_SECRET = "The boat fare to the boma was taken twice."
+
+
+@pytest.fixture
+def lunga_grievance(lunga_officer, lunga_household, samfya, lunga):
+    """An eligibility appeal in Lunga, acknowledged.
+
+    Some steps are illegal from here (investigated, close): the services must still answer another
+    district's officer PermissionDenied, never a message telling where the grievance stands."""
+    programme = make_programme(code="OAP", agency=make_agency("MOH"), districts=[samfya, lunga])
+    grievance = grievance_services.grievance_register(
+        acting_user=lunga_officer,
+        household=lunga_household,
+        complainant=lunga_household.head,
+        programme=programme,
+        category="eligibility",
+        description=GRIEVANCE_SECRET,
+    )
+    return grievance_services.grievance_acknowledge(acting_user=lunga_officer, grievance=grievance)
+
+
+@pytest.fixture
+def samfya_sensitive_grievance(samfya_officer, samfya_household):
+    return grievance_services.grievance_register(
+        acting_user=samfya_officer,
+        household=samfya_household,
+        complainant=samfya_household.head,
+        category="staff_conduct",
+        sensitive=True,
+        description=GRIEVANCE_SECRET,
+    )
+
+
+def _grievance_service_calls(grievance, household: Household, member: Member, samfya_officer):
+    return {
+        "grievance_register": lambda user: grievance_services.grievance_register(
+            acting_user=user, household=household, category="other", description="x", anonymous=True
+        ),
+        "grievance_acknowledge": lambda user: grievance_services.grievance_acknowledge(
+            acting_user=user, grievance=grievance
+        ),
+        "grievance_assign": lambda user: grievance_services.grievance_assign(
+            acting_user=user, grievance=grievance, to_user=samfya_officer
+        ),
+        "grievance_investigated": lambda user: grievance_services.grievance_investigated(
+            acting_user=user, grievance=grievance, findings="x"
+        ),
+        "grievance_escalate": lambda user: grievance_services.grievance_escalate(
+            acting_user=user, grievance=grievance, to="committee", reason="x"
+        ),
+        "grievance_resolve": lambda user: grievance_services.grievance_resolve(
+            acting_user=user, grievance=grievance, resolution="x"
+        ),
+        "appeal_uphold": lambda user: grievance_services.appeal_uphold(
+            acting_user=user,
+            grievance=grievance,
+            resolution="x",
+            member_corrections=[grievance_services.MemberCorrection(member, {"first_name": "Changed"})],
+        ),
+        "grievance_close": lambda user: grievance_services.grievance_close(
+            acting_user=user, grievance=grievance, accepted=True
+        ),
+        "grievance_attachment_add": lambda user: grievance_services.grievance_attachment_add(
+            acting_user=user, grievance=grievance, file=SimpleUploadedFile("x.pdf", b"%PDF-1.4\n")
+        ),
+    }
+
+
+GRIEVANCE_SERVICE_NAMES = [
+    "grievance_register",
+    "grievance_acknowledge",
+    "grievance_assign",
+    "grievance_investigated",
+    "grievance_escalate",
+    "grievance_resolve",
+    "appeal_uphold",
+    "grievance_close",
+    "grievance_attachment_add",
+]
+
+
+def test_officer_cannot_list_another_districts_grievances(samfya_officer, lunga_officer, lunga_grievance):
+    assert grievances_for(lunga_officer).exists(), "seen at home"
+    assert not grievances_for(samfya_officer).exists()
+    assert not grievance_worklist(user=samfya_officer, open_only=False).exists()
+    assert not household_grievances(user=samfya_officer, household_id=lunga_grievance.household_id).exists()
+
+
+def test_a_sensitive_grievance_is_not_seen_by_an_ordinary_officer_of_its_district(
+    db, samfya, samfya_sensitive_grievance
+):
+    colleague = UserFactory(username="frontdesk_samfya_colleague", role=Role.FRONT_DESK, districts=[samfya])
+    designated = UserFactory(username="focal_point_samfya", role=Role.FRONT_DESK, districts=[samfya])
+    designated.user_permissions.add(Permission.objects.get(codename="handle_sensitive"))
+    assert not grievances_for(colleague).exists()
+    assert grievances_for(User.objects.get(pk=designated.pk)).get() == samfya_sensitive_grievance
+
+
+@pytest.mark.parametrize("service", GRIEVANCE_SERVICE_NAMES)
+def test_officer_cannot_act_on_another_districts_grievance_through_any_service(
+    service, samfya_officer, lunga_grievance, lunga_household, lunga_member, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path
+    calls = _grievance_service_calls(lunga_grievance, lunga_household, lunga_member, samfya_officer)
+    before = (GrievanceEvent.objects.count(), Grievance.objects.count(), history_size(lunga_household))
+    # PermissionDenied, not a ValidationError that would tell where the grievance stands.
+    with pytest.raises(PermissionDenied):
+        calls[service](samfya_officer)
+    assert (GrievanceEvent.objects.count(), Grievance.objects.count(), history_size(lunga_household)) == before
+    assert not lunga_grievance.attachments.exists()
+
+
+def test_every_grievance_service_is_in_the_scope_proof():
+    writes = {name for name in grievance_services.__all__ if name.startswith(("grievance_", "appeal_"))}
+    # A read (the moves a page offers), not a write; the overdue job acts for nobody.
+    writes -= {"grievance_moves_for"}
+    missing = writes - set(GRIEVANCE_SERVICE_NAMES)
+    assert not missing, f"add these services to the scope proof: {sorted(missing)}"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"district": "LUN"},
+        {"household": "LUN-000001"},
+        {"programme": "OAP"},
+        {"number": ...},
+        {"page_size": 500},
+    ],
+)
+def test_officer_cannot_list_another_districts_grievances_through_the_api(
+    client, samfya_officer, lunga_officer, lunga_grievance, params
+):
+    require_path("/api/v1/grievances/")
+    # `...`: the grievance's own number, known only once it is made.
+    params = {key: lunga_grievance.number if value is ... else value for key, value in params.items()}
+    client.force_login(lunga_officer)
+    assert lunga_grievance.number in client.get("/api/v1/grievances/", params).content.decode(), "listed at home"
+    client.force_login(samfya_officer)
+    response = client.get("/api/v1/grievances/", params)
+    assert response.status_code in (200, 400)
+    body = response.content.decode()
+    assert lunga_grievance.number not in body and GRIEVANCE_SECRET not in body and "Chisenga" not in body
+
+
+def test_officer_gets_404_on_another_districts_grievance_through_the_api(client, samfya_officer, lunga_grievance):
+    require_path(f"/api/v1/grievances/{lunga_grievance.pk}/")
+    client.force_login(samfya_officer)
+    url = f"/api/v1/grievances/{lunga_grievance.pk}/"
+    before = GrievanceEvent.objects.count()
+    assert client.get(url).status_code == 404
+    for action, body in (
+        ("acknowledge/", {}),
+        ("assign/", {"assigned_to": samfya_officer.username}),
+        ("investigated/", {"findings": "x"}),
+        ("escalate/", {"escalated_to": "committee", "reason": "x"}),
+        ("resolve/", {"resolution": "x"}),
+        ("uphold/", {"resolution": "x"}),
+        ("close/", {"accepted": True}),
+        ("attachments/", {}),
+    ):
+        response = client.post(f"{url}{action}", body, content_type="application/json")
+        assert response.status_code == 404, action
+    assert GrievanceEvent.objects.count() == before
+
+
+def test_officer_cannot_register_a_grievance_for_another_districts_household_through_the_api(
+    client, samfya_officer, lunga_household
+):
+    require_path("/api/v1/grievances/")
+    client.force_login(samfya_officer)
+    response = client.post(
+        "/api/v1/grievances/",
+        {"household": lunga_household.number, "category": "other", "description": "x", "anonymous": True},
+        content_type="application/json",
+    )
+    assert response.status_code == 404
+    assert not Grievance.objects.exists()
+
+
+def test_officer_cannot_see_another_districts_or_a_sensitive_grievance_in_the_admin(
+    client, samfya, samfya_officer, lunga_grievance, samfya_sensitive_grievance
+):
+    colleague = UserFactory(username="staff_samfya_colleague", role=Role.FRONT_DESK, districts=[samfya], is_staff=True)
+    colleague.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="grievances", codename__startswith="view_")
+    )
+    client.force_login(User.objects.get(pk=colleague.pk))
+    for model in ("grievance", "grievanceevent", "grievanceattachment"):
+        page = client.get(f"/admin/grievances/{model}/").content.decode()
+        assert lunga_grievance.number not in page and samfya_sensitive_grievance.number not in page
+        assert GRIEVANCE_SECRET not in page
+    for grievance in (lunga_grievance, samfya_sensitive_grievance):
+        assert client.get(f"/admin/grievances/grievance/{grievance.pk}/change/").status_code == 404
+
+
+def test_ministry_staff_read_every_districts_grievances_but_not_sensitive_ones(
+    ministry_user, lunga_grievance, samfya_sensitive_grievance
+):
+    assert list(grievances_for(ministry_user)) == [lunga_grievance]

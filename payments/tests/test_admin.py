@@ -20,7 +20,7 @@ from payments.models import (
     ReconciliationRow,
 )
 from payments.payroll import payment_cycle_create, payroll_approve, payroll_export, payroll_generate
-from payments.services import enrolment_apply, enrolment_transition
+from payments.services import enrolment_apply, enrolment_transition, payment_dispute_raise
 from registry.tests.factories import UserFactory
 from spf.models import Role, User
 
@@ -291,3 +291,21 @@ def test_ministry_staff_see_payments_by_their_role(client, db, enrolled):
     ministry.groups.clear()
     listed = page(client, ministry, "/admin/payments/enrolment/")
     assert enrolled["samfya"].number in listed and enrolled["lunga"].number in listed
+
+
+def test_a_payment_the_household_disputes_is_found_by_the_disputed_filter(client, ministry_user, enrolled, reconciled):
+    paid = Payment.objects.get(enrolment=enrolled["samfya"])
+    other = Payment.objects.get(enrolment=enrolled["lunga"])
+    payment_dispute_raise(acting_user=ministry_user, payment=paid, note="Never arrived on the wallet")
+
+    listed = page(client, ministry_user, "/admin/payments/payment/", disputed="yes")
+
+    assert paid.reference in listed and other.reference not in listed
+    shown = page(client, ministry_user, f"/admin/payments/payment/{paid.pk}/change/")
+    assert "Never arrived on the wallet" in shown
+
+
+def test_ministry_staff_read_an_enrolments_history_by_their_role(client, db, enrolled, checker):
+    ministry = UserFactory(username="ministry_history", role=Role.MINISTRY, is_staff=True)
+    shown = page(client, ministry, f"/admin/payments/enrolment/{enrolled['lunga'].pk}/change/")
+    assert checker.username in shown  # who approved it, from the history inline

@@ -330,3 +330,159 @@ def test_agencies_are_not_deleted_from_the_admin(ministry, db):
     agency = make_agency()
     assert ministry.get(reverse("admin:programmes_agency_delete", args=[agency.pk])).status_code == 403
     assert Agency.objects.filter(pk=agency.pk).exists()
+
+
+# --- how an agency receives referrals --------------------------------------------------------------------
+
+
+def agency_form(agency: Agency, **changes) -> dict:
+    values = {
+        "code": agency.code,
+        "name": agency.name,
+        "kind": agency.kind,
+        "active": "on",
+        "focal_point_name": agency.focal_point_name,
+        "focal_point_title": "",
+        "email": "",
+        "phone": "",
+        "address": "",
+        "referral_delivery": agency.referral_delivery,
+        "webhook_url": agency.webhook_url,
+        "webhook_secret": "",
+    }
+    values.update(changes)
+    return values
+
+
+def test_push_delivery_needs_a_url_and_a_secret_each_named(ministry, db):
+    agency = make_agency()
+    url = reverse("admin:programmes_agency_change", args=[agency.pk])
+
+    response = ministry.post(url, agency_form(agency, referral_delivery="webhook"))
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert "the URL each referral is POSTed to" in errors["webhook_url"][0]
+    assert "shared secret" in errors["webhook_secret"][0]
+    agency.refresh_from_db()
+    assert agency.referral_delivery == "queue"
+
+
+def test_the_webhook_secret_is_write_only_and_kept_when_left_empty(ministry, db):
+    agency = make_agency()
+    url = reverse("admin:programmes_agency_change", args=[agency.pk])
+    ministry.post(
+        url,
+        agency_form(
+            agency, referral_delivery="webhook", webhook_url="mcdss.example/hook", webhook_secret="s3cr3t-long"
+        ),
+    )
+    agency.refresh_from_db()
+    assert (agency.referral_delivery, agency.webhook_url, agency.webhook_secret) == (
+        "webhook",
+        "https://mcdss.example/hook",
+        "s3cr3t-long",
+    )
+    page = ministry.get(url).text
+    assert "s3cr3t-long" not in page and "A secret is set" in page
+
+    assert ministry.post(url, agency_form(agency, name="Renamed")).status_code == 302
+
+    agency.refresh_from_db()
+    assert (agency.name, agency.webhook_secret) == ("Renamed", "s3cr3t-long")
+
+
+# --- restore from the version list, run again, coverage --------------------------------------------------------
+
+
+def run_action(client, model: str, action: str, objects) -> list[str]:
+    response = client.post(
+        reverse(f"admin:programmes_{model}_changelist"),
+        {"action": action, "_selected_action": [str(obj.pk) for obj in objects]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    return [str(message) for message in response.context["messages"]]
+
+
+def test_a_version_is_restored_from_the_version_list(ministry, ministry_user, sct):
+    ministry.post(rules_url(sct), draft("household.size >= 4"))
+    first = RuleVersion.objects.get(programme=sct, number=1)
+
+    said = run_action(ministry, "ruleversion", "restore_selected", [first])
+
+    assert any("SCT v1 restored as v3" in message for message in said), said
+    sct.refresh_from_db()
+    assert (sct.current_version.number, sct.current_version.restored_from, sct.current_version.created_by) == (
+        3,
+        first,
+        ministry_user,
+    )
+
+
+def test_two_versions_of_one_programme_are_not_restored_at_once(ministry, sct):
+    ministry.post(rules_url(sct), draft("household.size >= 4"))
+
+    said = run_action(ministry, "ruleversion", "restore_selected", list(RuleVersion.objects.filter(programme=sct)))
+
+    assert any("choose one version" in message for message in said), said
+    assert sct.versions.count() == 2
+
+
+def test_staff_who_may_not_change_programmes_are_not_offered_the_restore(client, samfya, sct):
+    user = UserFactory(username="reader", role=Role.COMMITTEE, is_staff=True, districts=[samfya])
+    user.user_permissions.add(Permission.objects.get(codename="view_ruleversion"))
+    client.force_login(User.objects.get(pk=user.pk))
+    assert "restore_selected" not in client.get(reverse("admin:programmes_ruleversion_changelist")).text
+    client.post(
+        reverse("admin:programmes_ruleversion_changelist"),
+        {"action": "restore_selected", "_selected_action": [sct.current_version_id]},
+    )
+    assert sct.versions.count() == 1
+
+
+def test_a_failed_run_is_run_again_after_commit_and_a_running_one_is_not(
+    ministry, ministry_user, sct, samfya, django_capture_on_commit_callbacks
+):
+    failed = RecomputeRun.objects.create(
+        programme=sct, district=samfya, reason="nightly", status=RecomputeStatus.FAILED
+    )
+    running = RecomputeRun.objects.create(programme=sct, reason="test", status=RecomputeStatus.RUNNING)
+
+    with django_capture_on_commit_callbacks() as queued:
+        said = run_action(ministry, "recomputerun", "run_again", [failed, running])
+
+    again = RecomputeRun.objects.latest("created_at")
+    assert (again.programme, again.district, again.status, again.started_by) == (
+        sct,
+        samfya,
+        RecomputeStatus.PENDING,
+        ministry_user,
+    )
+    assert "was: nightly" in again.reason
+    assert len(queued) == 1
+    assert any("still running" in message for message in said), said
+
+
+def test_runs_and_coverage_of_another_district_do_not_exist_for_district_staff(client, samfya, lunga, sct):
+    here = RecomputeRun.objects.create(programme=sct, district=samfya, reason="here")
+    there = RecomputeRun.objects.create(programme=sct, district=lunga, reason="there")
+    national = RecomputeRun.objects.create(programme=sct, reason="national")
+    user = UserFactory(username="samfya_reader", role=Role.COMMITTEE, is_staff=True, districts=[samfya])
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_recomputerun", "view_programmedistrict"]))
+    client.force_login(User.objects.get(pk=user.pk))
+
+    runs = client.get(reverse("admin:programmes_recomputerun_changelist"))
+    assert list(runs.context["cl"].queryset) == [here]
+    assert client.get(reverse("admin:programmes_recomputerun_change", args=[there.pk])).status_code == 404
+    assert client.get(reverse("admin:programmes_recomputerun_change", args=[national.pk])).status_code == 404
+    coverage = client.get(reverse("admin:programmes_programmedistrict_changelist"))
+    assert [row.district for row in coverage.context["cl"].queryset] == [samfya]
+
+
+def test_the_coverage_list_shows_each_programme_in_each_district_with_its_ceilings(ministry, sct, samfya):
+    sct.coverage.filter(district=samfya).update(capacity=1200, budget="5760000.00")
+    page = ministry.get(reverse("admin:programmes_programmedistrict_changelist"), {"district": samfya.pk}).text
+    assert "1,200" in page and "ZMW\u00a05,760,000.00" in page
+    assert reverse("admin:programmes_programme_change", args=[sct.pk]) in page
+    assert ministry.get(reverse("admin:programmes_programmedistrict_add")).status_code == 403

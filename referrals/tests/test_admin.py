@@ -5,10 +5,12 @@ import datetime
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from referrals.models import Notification, Referral, ReferralEvent, ReferralStatus
-from referrals.services import referral_create, referral_transition
+from programmes.models import EligibilityChange
+from referrals.models import EligibilitySweep, Notification, Referral, ReferralEvent, ReferralStatus
+from referrals.services import referral_attachment_add, referral_create, referral_transition
 from registry.tests.factories import UserFactory
 from spf.models import Role, User
 
@@ -153,3 +155,58 @@ def test_a_closed_referral_shows_why(client, samfya_staff, referrals, samfya, mo
     )
     change_page = page(client, samfya_staff, f"/admin/referrals/referral/{referrals['samfya_school'].pk}/change/")
     assert "Ward quota reached" in change_page and "No place left" in change_page
+
+
+# --- the timeline by role, attachments, the sweep's watermark --------------------------------------------
+
+
+def test_ministry_staff_read_a_referrals_timeline_by_their_role(client, ministry_user, referrals):
+    assert not ministry_user.user_permissions.exists()
+    referral = referrals["lunga_cash"]
+    change_page = page(client, ministry_user, f"/admin/referrals/referral/{referral.pk}/change/")
+    assert "frontdesk_lunga_test" in change_page  # who sent it, from the events inline
+    assert f'href="/admin/payments/enrolment/?q={referral.household.number}"' in change_page
+
+
+@pytest.fixture
+def attachments(settings, tmp_path, samfya_officer, lunga_officer, referrals):
+    settings.MEDIA_ROOT = tmp_path
+    return {
+        name: referral_attachment_add(
+            acting_user=officer,
+            referral=referrals[name],
+            file=SimpleUploadedFile(f"{name}.pdf", b"%PDF-1.4\n"),
+            description=f"Letter for {name}",
+        )
+        for name, officer in (("samfya_cash", samfya_officer), ("lunga_cash", lunga_officer))
+    }
+
+
+def test_attachments_are_listed_on_the_referral_and_scoped(client, samfya_staff, referrals, attachments):
+    staff = User.objects.get(pk=samfya_staff.pk)
+    staff.user_permissions.add(Permission.objects.get(codename="view_referralattachment"))
+    staff = User.objects.get(pk=staff.pk)
+    referral = referrals["samfya_cash"]
+    mine, theirs = attachments["samfya_cash"], attachments["lunga_cash"]
+
+    on_referral = page(client, staff, f"/admin/referrals/referral/{referral.pk}/change/")
+    assert "Letter for samfya_cash" in on_referral
+    assert f"/referrals/{referral.number}/attachments/{mine.pk}/" in on_referral  # served through the scoped page
+    listed = page(client, staff, "/admin/referrals/referralattachment/")
+    assert "Letter for samfya_cash" in listed and "Letter for lunga_cash" not in listed
+    assert "Letter for samfya_cash" in page(client, staff, "/admin/referrals/referralattachment/", q=referral.number)
+    assert client.get(f"/admin/referrals/referralattachment/{theirs.pk}/change/").status_code == 404
+    assert client.get("/admin/referrals/referralattachment/add/").status_code == 403
+
+
+def test_the_sweep_says_how_many_eligibility_changes_wait_for_automatic_referrals(client, ministry_user, referrals):
+    referral = referrals["samfya_cash"]
+    read, unread, also_unread = (
+        EligibilityChange.objects.create(household=referral.household, programme=referral.programme, outcome=outcome)
+        for outcome in ("eligible", "not_eligible", "eligible")
+    )
+    sweep = EligibilitySweep.objects.create(name="auto_referrals", last_change_id=read.pk)
+    shown = page(client, ministry_user, f"/admin/referrals/eligibilitysweep/{sweep.pk}/change/")
+    assert "eligibility changes not yet read" in shown.lower() and '<div class="readonly">2</div>' in shown
+    client.force_login(ministry_user)
+    assert client.get("/admin/referrals/eligibilitysweep/add/").status_code == 403

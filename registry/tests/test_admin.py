@@ -17,7 +17,7 @@ from registry.models import (
     LocationLevel,
     Relationship,
 )
-from registry.services import MemberInput, household_register, household_update
+from registry.services import MemberInput, household_register, household_update, member_update
 from registry.tests.factories import UserFactory
 from spf.models import Role, User
 
@@ -431,3 +431,69 @@ def test_staff_who_are_not_superusers_cannot_make_anyone_a_superuser(client, min
     client.force_login(manager)
     page = client.get(f"/admin/spf/user/{samfya_officer.pk}/change/").content.decode()
     assert 'name="is_superuser"' not in page
+
+
+# --- scope of the rest, ministry by role, links ---------------------------------------------------------------
+
+
+def test_district_staff_see_and_add_locations_only_in_their_districts(
+    client, samfya_staff, samfya_village, lunga_village
+):
+    staff = grant(samfya_staff, "view_location", "add_location", "change_location")
+    listed = changelist(client, staff, "location")
+    assert samfya_village.code in listed and lunga_village.code not in listed
+    province = samfya_village.district.parent
+    assert f"/admin/registry/location/{province.pk}/change/" not in listed  # above every district: the ministry's
+    form = client.get("/admin/registry/location/add/").content.decode()
+    assert samfya_village.parent.name in form and lunga_village.parent.name not in form
+    assert client.get(f"/admin/registry/location/{lunga_village.pk}/change/").status_code == 404
+
+    response = add_location(
+        client, staff, code="X-W1", name="Elsewhere", level="ward", parent=lunga_village.parent.district_id
+    )
+
+    assert response.status_code == 200 and "parent" in response.context["adminform"].form.errors
+    assert not Location.objects.filter(code="X-W1").exists()
+
+
+def test_household_number_sequences_are_scoped_to_the_district(client, samfya_staff, samfya_household, lunga_household):
+    staff = grant(samfya_staff, "view_householdnumbersequence")
+    listed = changelist(client, staff, "householdnumbersequence")
+    assert "Samfya" in listed and "Lunga" not in listed
+    assert (
+        client.get(f"/admin/registry/householdnumbersequence/{lunga_household.district_id}/change/").status_code == 404
+    )
+
+
+def test_ministry_staff_browse_the_registry_by_their_role_without_permissions(
+    client, ministry_user, samfya_household, lunga_household
+):
+    assert not ministry_user.groups.exists() and not ministry_user.user_permissions.exists()
+    page = changelist(client, ministry_user, "household")
+    assert samfya_household.number in page and lunga_household.number in page
+    household = client.get(f"/admin/registry/household/{lunga_household.pk}/change/").content.decode()
+    assert "Chilufya Banda" in household  # the members inline, shown by role too
+    assert client.get("/admin/registry/household/add/").status_code == 403
+    assert client.get("/admin/registry/location/add/").status_code == 200
+    assert client.get("/admin/registry/attributedefinition/add/").status_code == 200
+
+
+def test_the_household_page_links_to_the_lists_the_user_may_read(client, superuser, samfya_staff, samfya_household):
+    client.force_login(superuser)
+    page = client.get(f"/admin/registry/household/{samfya_household.pk}/change/").content.decode()
+    for list_path in ("/admin/referrals/referral/", "/admin/payments/enrolment/", "/admin/registry/changeentry/"):
+        assert f'href="{list_path}?q={samfya_household.number}"' in page
+    client.force_login(samfya_staff)  # may view the registry's lists, not referrals or enrolments
+    page = client.get(f"/admin/registry/household/{samfya_household.pk}/change/").content.decode()
+    assert f'href="/admin/registry/changeentry/?q={samfya_household.number}"' in page
+    assert "/admin/referrals/referral/?q=" not in page and "/admin/payments/enrolment/?q=" not in page
+
+
+def test_a_members_page_shows_their_history_and_no_search_keys(client, superuser, samfya_officer, samfya_household):
+    bupe = samfya_household.members.get(first_name="Bupe")
+    member_update(acting_user=samfya_officer, member=bupe, values={"phone": "0977 555 111"})
+    client.force_login(superuser)
+    page = client.get(f"/admin/registry/member/{bupe.pk}/change/").content.decode()
+    assert "this person&#x27;s history" in page.lower()
+    assert "0977 555 111" in page
+    assert "search_name" not in page and "Name keys" not in page

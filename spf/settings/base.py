@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "referrals",
     "payments",
     "grievances",
+    "dashboard",
+    "interop",
 ]
 
 MIDDLEWARE = [
@@ -160,16 +162,45 @@ CELERY_BEAT_SCHEDULE = {
         "task": "grievances.tasks.grievances_mark_overdue",
         "schedule": crontab(hour=5, minute=45),
     },
+    # The district dashboard's summaries: every district recounted (a million households take about a
+    # minute and a half of the database); the page says how fresh its figures are.
+    "dashboard-summaries-refresh": {
+        "task": "dashboard.tasks.summaries_refresh",
+        "schedule": 1800.0,
+    },
     # Overdue referrals and their digests, before the offices open.
     "referrals-mark-overdue": {
         "task": "referrals.tasks.referrals_mark_overdue",
         "schedule": crontab(hour=6, minute=0),
+    },
+    # DCI: answers to partners' asynchronous requests due for another try, and
+    # requests whose processing was lost; every minute, as the first retry is.
+    "dci-callbacks-sweep": {
+        "task": "interop.tasks.callbacks_sweep",
+        "schedule": 60.0,
+    },
+    # DCI: what old messages asked, and answers never delivered, are forgotten.
+    "dci-transactions-purge": {
+        "task": "interop.tasks.transactions_purge",
+        "schedule": crontab(hour=3, minute=15),
     },
 }
 # Pushing a referral to an agency's system: a small JSON POST answers in well
 # under a second; ten seconds covers a slow district link and a busy server,
 # and bounds how long a worker is held by a receiver that hangs (it is retried).
 REFERRAL_WEBHOOK_TIMEOUT_SECONDS = env.float("REFERRAL_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+
+# --- DCI interoperability (docs/interoperability.md) ---------------------------
+# This registry's sender_id, and the Ed25519 key that signs its answers (the
+# base64 of 32 random bytes; derived from SECRET_KEY when unset).
+DCI_SENDER_ID = env("DCI_SENDER_ID", default="spf-single-window")
+DCI_SIGNING_KEY = env("DCI_SIGNING_KEY", default="")
+# The household attribute a partner's poverty_score reads.
+DCI_POVERTY_SCORE_ATTRIBUTE = env("DCI_POVERTY_SCORE_ATTRIBUTE", default="pmt_score")
+# Posting an answer to a partner: as for referral webhooks, ten seconds.
+DCI_CALLBACK_TIMEOUT_SECONDS = env.float("DCI_CALLBACK_TIMEOUT_SECONDS", default=10.0)
+# Days a message's question, or an undelivered answer, is kept (both may name people).
+DCI_PAYLOAD_RETENTION_DAYS = env.int("DCI_PAYLOAD_RETENTION_DAYS", default=30)
 
 # --- REST API -----------------------------------------------------------------
 REST_FRAMEWORK = {
