@@ -16,6 +16,7 @@ from urllib.parse import quote_plus, urlencode
 from django.conf import settings
 from django.db.models import Q, Sum
 from django.urls import reverse
+from django.utils import timezone
 
 from grievances.models import OPEN_STATUSES as GRIEVANCE_OPEN
 from grievances.models import GrievanceCategory
@@ -122,8 +123,6 @@ class Freshness:
         """Older than two runs of the job: the job is behind or not running."""
         if self.refreshed_at is None or not self.every_minutes:
             return False
-        from django.utils import timezone
-
         return timezone.now() - self.refreshed_at > datetime.timedelta(minutes=2 * self.every_minutes)
 
 
@@ -152,7 +151,7 @@ class Dashboard:
             table.title,
             self.query.place,
             f"Period: {self.query.period.label}" + (f" · split by {split.lower()}" if self.query.split else ""),
-            f"Figures as of {fresh:%Y-%m-%d %H:%M %Z}" if fresh else "Figures not computed yet",
+            f"Figures as of {timezone.localtime(fresh):%Y-%m-%d %H:%M %Z}" if fresh else "Figures not computed yet",
         ]
 
 
@@ -254,11 +253,7 @@ class _Builder:
 
     def columns(self, leading: list[Column], measures: list[Column]) -> list[Column]:
         # A table with no key of its own still starts with a label: "All", or the split's parts.
-        split = (
-            [Column("part", self.split_label if self.split else "Households", TEXT)]
-            if self.split or not leading
-            else []
-        )
+        split = [Column("part", self.split_label if self.split else "", TEXT)] if self.split or not leading else []
         return [*leading, *split, *measures]
 
     def leading(self, values: list, part) -> list:

@@ -72,11 +72,12 @@ INDICATORS = (
 )
 
 
-def percent(numerator: int, denominator: int) -> float | None:
-    """A share in percent to one decimal; None when there is nothing to divide by (not zero: unknown)."""
+def percent(numerator, denominator) -> float | None:
+    """A share in percent to one decimal (of counts, or of money); None when there is nothing to divide
+    by (not zero: unknown)."""
     if not denominator:
         return None
-    return round(100 * numerator / denominator, 1)
+    return round(float(100 * numerator / denominator), 1)
 
 
 def coverage_rate(*, eligible: int, gap: int) -> float | None:

@@ -90,7 +90,8 @@ class Table:
                 cells=[
                     Cell(
                         value,
-                        hrefs.get(index, ""),
+                        # Nothing behind a zero: no link to an empty list.
+                        hrefs.get(index, "") if value else "",
                         currency if isinstance(value, Decimal) else "",
                         self.columns[index].kind,
                     )

@@ -221,7 +221,7 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Single-window social protection API",
-    "DESCRIPTION": "Household registry, programmes, referrals, enrolments and payments.",
+    "DESCRIPTION": "Household registry, programmes, referrals, enrolments and payments, grievances, the district dashboard.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
