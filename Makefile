@@ -6,7 +6,7 @@ DEMO_HOUSEHOLDS ?= 3000
 DEMO_SEED ?= 2026
 HOST ?= 127.0.0.1:8000
 
-.PHONY: install run demo test lint format bench clean
+.PHONY: install run demo test lint format bench bench-all clean
 
 install: $(VENV)/.installed
 
@@ -38,6 +38,10 @@ format: install
 
 bench: install
 	$(PY) bench/search.py --households $(or $(HOUSEHOLDS),100000)
+
+# Every figure of the design at one size, on a database built for it (bench/million.py; BENCH_ARGS e.g. --measure-only).
+bench-all: install
+	$(PY) bench/million.py --households $(or $(HOUSEHOLDS),100000) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

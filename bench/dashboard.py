@@ -23,8 +23,9 @@ referrals, payments and grievances as they are.
 4. The first page of the households behind a few figures (live queries on the registry), for
    information: the target is the dashboard's.
 
-Results go to `bench/dashboard-results.json` and `bench/dashboard-results.md`, and
-`docs/benchmarks.md` is rewritten (bench/search.py gathers every `bench/*-results.md`).
+Results go to `bench/dashboard-results.json` and `bench/dashboard-results.md`, which
+`docs/benchmarks.md` links to (bench/million.py measures the page and the lists with the
+functions here, on its own database).
 Do not run it while another benchmark uses the same database: they compete for the same two cores.
 """
 
@@ -101,8 +102,7 @@ def main() -> None:
     previous[options.database_name] = entry
     RESULTS.write_text(json.dumps(previous, indent=1, sort_keys=True, default=str) + "\n")
     write_markdown(entry)
-    search.write_report(json.loads(search.RESULTS.read_text()) if search.RESULTS.exists() else {})
-    print(f"Written {REPORT.relative_to(ROOT)}, {RESULTS.relative_to(ROOT)} and docs/benchmarks.md.")
+    print(f"Written {REPORT.relative_to(ROOT)} and {RESULTS.relative_to(ROOT)}.")
 
 
 def _bench_search():

@@ -118,8 +118,14 @@ def main() -> None:
     )
 
 
-def write_file(path: Path, *, households: int, seed: int, villages: list[str], country) -> int:
-    """A CSV in the import template's columns; returns the number of member rows."""
+def write_file(
+    path: Path, *, households: int, seed: int, villages: list[str], country, bad_every: int = 0
+) -> int:
+    """A CSV in the import template's columns; returns the number of member rows.
+
+    With `bad_every` N, every Nth household has a member born in the future, a row
+    the import must report (bench/million.py times the error report too).
+    """
     rng = random.Random(seed)
     names = country.names()
     today = datetime.date.today()
@@ -167,6 +173,9 @@ def write_file(path: Path, *, households: int, seed: int, villages: list[str], c
                 if age >= 16 and rng.random() < 0.8 and national_id < 999_999:
                     national_id += 1
                     nid = f"{national_id:06d}/{rng.randint(10, 99)}/1"
+                if bad_every and number % bad_every == 0 and index == size - 1:
+                    born = today + datetime.timedelta(days=400)
+                    estimated = False
                 writer.writerow(
                     [
                         f"H{number}",

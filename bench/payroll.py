@@ -22,9 +22,11 @@ Then it measures, `--runs` times each (the machine is shared: best and median):
 
 Targets (the design): payroll for 200,000 beneficiaries ≤ 10 s; reconciliation
 of 200,000 rows ≤ 30 s. Writes bench/payroll-results.md (and the figures in
-bench/payroll-results.json) and rewrites docs/benchmarks.md with
-`write_report` from bench/search.py. `--explain` prints EXPLAIN ANALYZE of the
-query of the first generation that computes the amounts from the formula.
+bench/payroll-results.json), which docs/benchmarks.md links to. `--explain`
+prints EXPLAIN ANALYZE of the query of the first generation that computes the
+amounts from the formula. bench/million.py measures the same on its national
+database (and uses `enrolments_ensure`, `provider_file` and `record_statements`
+from here).
 """
 
 import argparse
@@ -123,8 +125,7 @@ def main() -> None:
     results[f"{entry['enrolments']}:{options.label or 'now'}"] = entry
     RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True, default=str) + "\n")
     write_markdown(results)
-    search.write_report(json.loads(search.RESULTS.read_text()) if search.RESULTS.exists() else {})
-    print(f"Written {REPORT.relative_to(ROOT)}, {RESULTS.relative_to(ROOT)} and docs/benchmarks.md.")
+    print(f"Written {REPORT.relative_to(ROOT)} and {RESULTS.relative_to(ROOT)}.")
 
 
 def _bench_search():
@@ -183,8 +184,16 @@ def enrolments_count(programme) -> int:
     return Enrolment.objects.filter(programme=programme, status=EnrolmentStatus.ACTIVE).count()
 
 
-def enrolments_ensure(programme, *, count: int) -> None:
-    """`count` active enrolments, in household order, as enrolment and approval would leave them."""
+def enrolments_ensure(
+    programme, *, count: int, eligible_only: bool = False, activated: datetime.datetime | None = None
+) -> int:
+    """`count` active enrolments, in household order, as enrolment and approval would leave them.
+
+    `eligible_only` enrols only households assessed eligible for the programme
+    with an amount (bench/million.py; this bench's own programme takes anyone);
+    `activated` is when they became active (default: 60 days ago). Returns how
+    many were written.
+    """
     from django.db import connection, transaction
     from django.utils import timezone
 
@@ -193,10 +202,16 @@ def enrolments_ensure(programme, *, count: int) -> None:
 
     missing = count - enrolments_count(programme)
     if missing <= 0:
-        return
+        return 0
     maker, checker = users()
     now = timezone.now()
-    activated = now - datetime.timedelta(days=60)
+    activated = activated or now - datetime.timedelta(days=60)
+    eligible = (
+        "AND EXISTS (SELECT 1 FROM programmes_eligibilityresult r WHERE r.household_id = h.id "
+        "AND r.programme_id = %s AND r.outcome = 'eligible' AND r.amount > 0) "
+        if eligible_only
+        else ""
+    )
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -214,7 +229,8 @@ def enrolments_ensure(programme, *, count: int) -> None:
             "FROM registry_household h JOIN registry_location v ON v.id = h.village_id "
             "LEFT JOIN registry_member m ON m.id = h.head_id "
             "WHERE NOT EXISTS (SELECT 1 FROM payments_enrolment e WHERE e.household_id = h.id AND e.programme_id = %s) "
-            "ORDER BY h.id LIMIT %s",
+            + eligible
+            + "ORDER BY h.id LIMIT %s",
             [
                 programme.currency,
                 activated,
@@ -228,9 +244,11 @@ def enrolments_ensure(programme, *, count: int) -> None:
                 checker.pk,
                 programme.pk,
                 programme.pk,
+                *([programme.pk] if eligible_only else []),
                 missing,
             ],
         )
+        written = cursor.rowcount
         # The amount as approval sets it: the formula on the household's data.
         amounts = benefit_amounts_sql(
             programme=programme,
@@ -242,7 +260,8 @@ def enrolments_ensure(programme, *, count: int) -> None:
             f"FROM ({amounts[0]}) a WHERE a.enrolment_id = e.id",
             [programme.current_version_id, *amounts[1]],
         )
-    print(f"Wrote {missing:,} active enrolments in {time.perf_counter() - started:.1f} s.")
+    print(f"Wrote {written:,} active enrolments of {programme.code} in {time.perf_counter() - started:.1f} s.")
+    return written
 
 
 def users():

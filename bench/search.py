@@ -5,8 +5,9 @@
 Seeds the database with `seed_demo` (or reuses it: seeding is idempotent, a
 larger N adds the difference), then times a few hundred of each kind of query
 as `frontdesk_samfya` and prints p50, p95 and max. Results are kept in
-`bench/results.json` (one entry per N) and written out as `docs/benchmarks.md`.
-See bench/README.md.
+`bench/results.json` (one entry per N) and written out as `bench/search-results.md`
+(with the analysis in `bench/notes.md`); `docs/benchmarks.md` is written by
+`bench/million.py`, which calls `measure` from here. See bench/README.md.
 """
 
 import argparse
@@ -23,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
-REPORT = ROOT / "docs" / "benchmarks.md"
+REPORT = ROOT / "bench" / "search-results.md"
 TARGET_SEARCH_MS = 50
 TARGET_PAGE_MS = 100
 
@@ -288,14 +289,15 @@ def _kind_order(kind: str) -> int:
 
 
 def write_report(results: dict) -> None:
+    """bench/search-results.md: the figures of every N kept, then the analysis in bench/notes.md."""
     lines = [
-        "# Benchmarks",
+        "## Front-desk search and the household page (`bench/search.py`)",
         "",
-        "Front-desk search and the household page, measured by `bench/search.py` (see `bench/README.md`) on",
-        "PostgreSQL, as the front-desk officer `frontdesk_samfya` (so every query carries the district scope).",
-        "Each kind of query is run a few hundred times on households picked at random; `found` is the share of",
-        "queries whose household is among the results (for a name: a person of the intended name is listed, since",
-        "hundreds of people share a first name and surname at this size). Targets (the design): search p95 ≤ "
+        "Measured by `bench/search.py` (see `bench/README.md`) on PostgreSQL, as the front-desk officer",
+        "`frontdesk_samfya` (so every query carries the district scope). Each kind of query is run a few hundred",
+        "times on households picked at random; `found` is the share of queries whose household is among the results",
+        "(for a name: a person of the intended name is listed, since hundreds of people share a first name and",
+        "surname at this size). Targets (the design): search p95 ≤ "
         f"{TARGET_SEARCH_MS} ms, household page p95 ≤ {TARGET_PAGE_MS} ms, at 1,000,000 households.",
         "",
         "Fuzzy names are two words (first name and surname) typed with a realistic mistake: a known spelling",
@@ -306,7 +308,7 @@ def write_report(results: dict) -> None:
         entry = results[key]
         m = entry["machine"]
         lines += [
-            f"## {entry['households']:,} households ({entry['people']:,} people)",
+            f"### {entry['households']:,} households ({entry['people']:,} people)",
             "",
             f"- Date: {entry['date']}; seed {entry['seed']}",
             f"- Machine: {m['cores']} cores ({m['cpu']}), {m['memory_gb']} GB memory, PostgreSQL {m['postgresql']} "
@@ -324,12 +326,6 @@ def write_report(results: dict) -> None:
     notes = ROOT / "bench" / "notes.md"
     if notes.exists():
         lines += [notes.read_text().rstrip(), ""]
-    # The other benchmarks (import, eligibility) keep their figures in
-    # bench/<name>-results.md; the report gathers them so docs/benchmarks.md
-    # stays the one place to read.
-    for extra in sorted((ROOT / "bench").glob("*-results.md")):
-        lines += [extra.read_text().rstrip(), ""]
-    REPORT.parent.mkdir(exist_ok=True)
     REPORT.write_text("\n".join(lines))
 
 

@@ -29,15 +29,19 @@ from registry.models import Location, LocationLevel
 from . import indicators as ind
 from .models import DistrictRefresh, Group, Subject, Tally
 from .selectors import (
+    ALL_CYCLES,
     TOTAL,
     DashboardQuery,
     Figure,
     FigureRef,
-    Figures,
+    Measure,
+    Pivot,
     Split,
+    add_measures,
     group_param,
-    merged,
     tally_figures,
+    tally_medians,
+    tally_pivot,
     whole,
 )
 from .summaries import (
@@ -59,6 +63,9 @@ from .tables import DAYS, MONEY, PERCENT, TEXT, Column, Table
 
 R = ReferralStatus
 P = PaymentStatus
+
+# {month: {part of the split (or TOTAL): count}}: one line of a trend.
+MonthCounts = dict[datetime.date, dict[object, int]]
 
 # The beat entry that keeps the summaries current: the page says how often it runs.
 REFRESH_SCHEDULE = "dashboard-summaries-refresh"
@@ -183,6 +190,7 @@ class _Builder:
         self.split_label = dict(Split.CHOICES).get(query.split, "")
         self._names: dict[int, str] = {}
         self._households_url: str | None = None
+        self._group_suffixes: dict[object, str] = {}
         running = (
             ProgrammeDistrict.objects.filter(district_id__in=query.district_ids)
             .select_related("programme", "programme__agency")
@@ -196,14 +204,24 @@ class _Builder:
 
     # -- links and labels --
 
-    def href(self, figure: FigureRef, part=TOTAL) -> str:
+    def figure_url(self, figure: FigureRef) -> str:
+        """The address of the households behind `figure` for the whole: a split's part adds its `group`.
+        A table's column links to the same figure row after row: its address is built once, and each row
+        adds its programme, month and part to it (a busy table has thousands of links)."""
         if self._households_url is None:
             self._households_url = f"{reverse('dashboard:households')}?{urlencode(self.q.params())}&"
-        params = figure.params()
-        group = group_param(self.split, part)
-        if group:
-            params.append(("group", group))
-        return self._households_url + _query(params)
+        return self._households_url + _query(figure.params())
+
+    def group_suffix(self, part) -> str:
+        """What a link adds for one part of the split ("" for the whole)."""
+        suffix = self._group_suffixes.get(part)
+        if suffix is None:
+            group = group_param(self.split, part)
+            suffix = self._group_suffixes[part] = f"&{_query([('group', group)])}" if group else ""
+        return suffix
+
+    def href(self, figure: FigureRef, part=TOTAL) -> str:
+        return self.figure_url(figure) + self.group_suffix(part)
 
     def _programme(self, programme_id: int) -> Programme:
         if programme_id not in self.programmes:
@@ -237,7 +255,7 @@ class _Builder:
             self._names.update(dict(wards.values_list("pk", "name")))
         return self._names.get(pk, "—")
 
-    def parts(self, by_part: dict) -> list:
+    def parts(self, by_part) -> list:
         """The whole first, then the parts of the split in their natural order."""
         if not self.split:
             return [TOTAL]
@@ -261,32 +279,37 @@ class _Builder:
             return [*values, self.part_label(part)]
         return values if values else ["All households"]
 
+    def links(self, at: int, part, suffix: str, prefixes: dict[int, str]) -> dict[int, str]:
+        """A row's links: each column's prebuilt address, the row's own keys and its part of the split."""
+        group = self.group_suffix(part)
+        return {at + column: prefix + suffix + group for column, prefix in prefixes.items()}
+
     # -- trends --
 
     def trend(
         self,
         key: str,
         title: str,
-        lines: list[tuple[str, Figures, FigureRef | None]],
+        lines: list[tuple[str, MonthCounts, FigureRef | None]],
         *,
         kind: str = "line",
         stacked: bool = False,
         note: str = "",
         stock: bool = False,
     ) -> Chart:
-        """A monthly trend of counts. `lines` are (label, figures keyed by (month,), the figure each month's
+        """A monthly trend of counts. `lines` are (label, {month: {part: count}}, the figure each month's
         count links to). With a split, the first line is drawn for the whole and each part of the split."""
         months = self.q.period.months
         labels = [f"{m:%b %Y}" for m in months]
         if self.split:
-            label, figures, link = lines[0]
+            label, counts, link = lines[0]
             parts = set()
-            for by_part in figures.values():
+            for by_part in counts.values():
                 parts |= set(by_part)
-            series = [(self.part_label(p), figures, link, p) for p in self.parts(dict.fromkeys(parts or {TOTAL}))]
+            series = [(self.part_label(p), counts, link, p) for p in self.parts(dict.fromkeys(parts or {TOTAL}))]
             stacked = False
         else:
-            series = [(label, figures, link, TOTAL) for label, figures, link in lines]
+            series = [(label, counts, link, TOTAL) for label, counts, link in lines]
         table = Table(
             key=key,
             title=title,
@@ -295,17 +318,18 @@ class _Builder:
         )
         # A stock has no figure for a month without a snapshot (an empty point, not a zero); a flow has zero.
         data = [
-            [
-                (figures.get((m,), {}).get(part) or Figure()).count if not stock or (m,) in figures else None
-                for m in months
-            ]
-            for _, figures, _, part in series
+            [(counts.get(m, {}).get(part) or 0) if not stock or m in counts else None for m in months]
+            for _, counts, _, part in series
+        ]
+        prefixes = [
+            (self.figure_url(link), self.group_suffix(part)) if link is not None else None
+            for _, _, link, part in series
         ]
         for index, month in enumerate(months):
             hrefs = {
-                column: self.href(_with_month(link, month), part)
-                for column, (_, _, link, part) in enumerate(series, start=1)
-                if link is not None and data[column - 1][index]
+                column: f"{prefix[0]}&month={month:%Y-%m}{prefix[1]}"
+                for column, prefix in enumerate(prefixes, start=1)
+                if prefix is not None and data[column - 1][index]
             }
             table.add([labels[index], *(values[index] for values in data)], hrefs=hrefs)
         return Chart(
@@ -339,10 +363,10 @@ class _Builder:
         stock = tally_figures(q, Subject.HOUSEHOLDS, months="snapshot")
         kinds = tally_figures(q, Subject.HOUSEHOLDS, keys=("female_headed",), months="snapshot", split=False)
         disabled = _group_whole(q, Subject.HOUSEHOLDS, Group.DISABILITY)
-        registered = tally_figures(q, Subject.REGISTRATIONS, keys=("month",))
+        registered = tally_pivot(q, Subject.REGISTRATIONS, keys=("month",), measures=(Measure("registered"),))
         everyone = whole(stock)
         female_headed = whole(kinds, (True,))
-        in_period = merged(registered, key=lambda k: ())
+        in_period = sum(_get(by_part.get(TOTAL), "registered") for by_part in registered.values())
         stock_ref = FigureRef(subject=Subject.HOUSEHOLDS)
         registered_ref = FigureRef(subject=Subject.REGISTRATIONS)
         headlines = [
@@ -360,7 +384,7 @@ class _Builder:
                 f"{self.href(stock_ref)}&group=disability",
                 f"{disabled.people:,} people with a disability",
             ),
-            Headline("Registered in the period", whole(in_period).count, self.href(registered_ref), q.period.label),
+            Headline("Registered in the period", in_period, self.href(registered_ref), q.period.label),
         ]
         table = Table(
             key="households",
@@ -379,7 +403,7 @@ class _Builder:
         chart = self.trend(
             "registrations_by_month",
             "Households registered, by month",
-            [("Households registered", registered, registered_ref)],
+            [("Households registered", _month_counts(registered, "registered"), registered_ref)],
             kind="bar",
         )
         section = Section(
@@ -393,26 +417,32 @@ class _Builder:
 
     def coverage(self) -> tuple[Section, list[IndicatorValue]]:
         q = self.q
-        programme_rows = tally_figures(
+        by_programme = tally_pivot(
             q,
             Subject.COVERAGE,
-            keys=("programme_id", "state"),
+            keys=("programme_id",),
+            measures=tuple(Measure(state, where=Q(state=state)) for state in COVERAGE_STATES),
             months="snapshot",
             where=Q(programme__isnull=False) & ~Q(state=COMMITTED),
         )
-        across = tally_figures(q, Subject.COVERAGE, keys=("state",), months="snapshot", where=Q(programme__isnull=True))
-        trend = tally_figures(
+        any_states = (ELIGIBLE_ANY, GAP_ANY, ENROLLED_ANY, ENROLLED_TWO_PLUS)
+        across = tally_pivot(
             q,
             Subject.COVERAGE,
-            keys=("month", "state"),
-            where=Q(programme__isnull=True, state__in=(ELIGIBLE_ANY, ENROLLED_ANY, GAP_ANY)),
+            measures=tuple(Measure(state, where=Q(state=state)) for state in any_states),
+            months="snapshot",
+            where=Q(programme__isnull=True),
+        ).get((), {})
+        trend_states = (GAP_ANY, ELIGIBLE_ANY, ENROLLED_ANY)
+        trend = tally_pivot(
+            q,
+            Subject.COVERAGE,
+            keys=("month",),
+            measures=tuple(Measure(state, where=Q(state=state)) for state in trend_states),
+            where=Q(programme__isnull=True, state__in=trend_states),
         )
         committed = _committed(q)
-
-        by_programme: dict[int, dict[str, dict]] = {}
-        for (programme_id, state), by_part in programme_rows.items():
-            by_programme.setdefault(programme_id, {})[state] = by_part
-        programme_ids = list(dict.fromkeys([*self.programmes, *by_programme]))
+        programme_ids = list(dict.fromkeys([*self.programmes, *(key[0] for key in by_programme)]))
         programme_ids.sort(key=lambda pk: self._programme(pk).name)
 
         table = Table(
@@ -432,30 +462,27 @@ class _Builder:
             note="Households, as at the end of the period. Enrolled: holding a place (approved, active or "
             "suspended), eligible or not. " + _group_note(self.split),
         )
+        prefixes = {
+            i: self.figure_url(FigureRef(subject=Subject.COVERAGE, state=state))
+            for i, state in enumerate(COVERAGE_STATES)
+        }
         total_eligible = total_gap = 0
         for programme_id in programme_ids:
             programme = self._programme(programme_id)
-            states = by_programme.get(programme_id, {})
-            parts = set()
-            for by_part in states.values():
-                parts |= set(by_part)
-            for part in self.parts(dict.fromkeys(parts or {TOTAL})):
-                figure = {state: (states.get(state, {}).get(part) or Figure()) for state in COVERAGE_STATES}
-                eligible, gap = figure[ELIGIBLE].count, figure[GAP].count
+            by_part = by_programme.get((programme_id,), {})
+            for part in self.parts(by_part or {TOTAL: None}):
+                sums = by_part.get(part)
+                counts = [_get(sums, state) for state in COVERAGE_STATES]
+                eligible, gap = counts[0], counts[3]
                 if part == TOTAL:
                     total_eligible += eligible
                     total_gap += gap
                 lead = self.leading([programme.name], part)
-                at = len(lead)
-                refs = {
-                    at + i: self.href(FigureRef(subject=Subject.COVERAGE, state=state, programme_id=programme_id), part)
-                    for i, state in enumerate(COVERAGE_STATES)
-                }
                 table.add(
                     lead
-                    + [figure[s].count for s in COVERAGE_STATES]
+                    + counts
                     + [ind.coverage_rate(eligible=eligible, gap=gap), ind.gap_rate(eligible=eligible, gap=gap)],
-                    hrefs=refs,
+                    hrefs=self.links(len(lead), part, f"&programme={programme_id}", prefixes),
                     is_part=part != TOTAL,
                 )
 
@@ -516,19 +543,15 @@ class _Builder:
             ),
             note=_group_note(self.split),
         )
-        across_parts = set()
-        for by_part in across.values():
-            across_parts |= set(by_part)
-        any_states = (ELIGIBLE_ANY, GAP_ANY, ENROLLED_ANY, ENROLLED_TWO_PLUS)
-        for part in self.parts(dict.fromkeys(across_parts or {TOTAL})):
-            counts = [(across.get((state,), {}).get(part) or Figure()).count for state in any_states]
+        any_prefixes = {
+            i: self.figure_url(FigureRef(subject=Subject.COVERAGE, state=state)) for i, state in enumerate(any_states)
+        }
+        for part in self.parts(across or {TOTAL: None}):
+            counts = [_get(across.get(part), state) for state in any_states]
             lead = self.leading([], part)
             any_table.add(
                 lead + counts + [ind.complementary_share(two_or_more=counts[3], one_or_more=counts[2])],
-                hrefs={
-                    len(lead) + i: self.href(FigureRef(subject=Subject.COVERAGE, state=state), part)
-                    for i, state in enumerate(any_states)
-                },
+                hrefs=self.links(len(lead), part, "", any_prefixes),
                 is_part=part != TOTAL,
             )
 
@@ -536,11 +559,7 @@ class _Builder:
             "coverage_by_month",
             "Households eligible, enrolled and in the gap, month by month",
             [
-                (
-                    label,
-                    merged(trend, key=lambda k, s=state: (k[0],) if k[1] == s else None),
-                    FigureRef(subject=Subject.COVERAGE, state=state),
-                )
+                (label, _month_counts(trend, state), FigureRef(subject=Subject.COVERAGE, state=state))
                 for label, state in (
                     ("In the gap of a programme", GAP_ANY),
                     ("Eligible for a programme", ELIGIBLE_ANY),
@@ -552,8 +571,8 @@ class _Builder:
             stock=True,
         )
 
-        two_plus = (across.get((ENROLLED_TWO_PLUS,), {}).get(TOTAL) or Figure()).count
-        enrolled_any = (across.get((ENROLLED_ANY,), {}).get(TOTAL) or Figure()).count
+        two_plus = _get(across.get(TOTAL), ENROLLED_TWO_PLUS)
+        enrolled_any = _get(across.get(TOTAL), ENROLLED_ANY)
         indicators = [
             IndicatorValue(
                 ind.COVERAGE_RATE,
@@ -584,16 +603,28 @@ class _Builder:
 
     def referrals(self) -> tuple[Section, list[IndicatorValue]]:
         q = self.q
-        # The tables and the trends read separately: a month in the tables' keys (or a number of
-        # days in the trends') multiplies the rows to add up by twelve (or thirty).
-        rows = tally_figures(q, Subject.REFERRALS, keys=("programme_id", "agency_id", "state", "category"))
-        accepted = tally_figures(q, Subject.ACCEPTANCES, keys=("programme_id", "agency_id"), with_days=True)
-        sent_by_month = tally_figures(q, Subject.REFERRALS, keys=("month",), where=Q(category=SENT))
-        accepted_by_month = tally_figures(q, Subject.ACCEPTANCES, keys=("month",))
-        by_programme = merged(rows, key=lambda k: (k[0], k[2], k[3]))
-        by_agency = merged(rows, key=lambda k: (k[1], k[2], k[3]))
-        accepted_programme = merged(accepted, key=lambda k: (k[0],))
-        accepted_agency = merged(accepted, key=lambda k: (k[1],))
+        # Each row of the tables is one grouped row of the database, its columns the states added up there.
+        rows = tally_pivot(q, Subject.REFERRALS, keys=("programme_id", "agency_id"), measures=REFERRAL_MEASURES)
+        by_programme: Pivot = {}
+        by_agency: Pivot = {}
+        for (programme_id, agency_id), by_part in rows.items():
+            for into in (by_programme.setdefault(programme_id, {}), by_agency.setdefault(agency_id, {})):
+                for part, sums in by_part.items():
+                    add_measures(into.setdefault(part, {}), sums)
+        medians_programme, medians_agency, median_all = tally_medians(
+            q, Subject.ACCEPTANCES, groupings=(("programme_id",), ("agency_id",), ())
+        )
+        by_month = tally_pivot(
+            q,
+            (Subject.REFERRALS, Subject.ACCEPTANCES),
+            keys=("month",),
+            measures=(
+                Measure("sent", where=Q(subject=Subject.REFERRALS, category=SENT)),
+                Measure("accepted", where=Q(subject=Subject.ACCEPTANCES)),
+            ),
+            # Suggestions never sent are not in the trend: a part with only those has no line.
+            where=Q(subject=Subject.ACCEPTANCES) | Q(category=SENT),
+        )
 
         table = Table(
             key="referrals",
@@ -616,18 +647,46 @@ class _Builder:
             note="Awaiting the agency: sent or received, not yet accepted or rejected. Median days to acceptance: "
             "over referrals accepted in the period. " + _group_note(self.split, counts="referrals"),
         )
+        prefixes = {
+            0: FigureRef(subject=Subject.REFERRALS, category=SENT),
+            1: FigureRef(subject=Subject.REFERRALS, state="sent,received", category=SENT),
+            2: FigureRef(subject=Subject.REFERRALS, state=R.ACCEPTED, category=SENT),
+            3: FigureRef(subject=Subject.REFERRALS, state=R.COMPLETED, category=SENT),
+            4: FigureRef(subject=Subject.REFERRALS, state=R.REJECTED, category=SENT),
+            5: FigureRef(subject=Subject.REFERRALS, state="expired,cancelled", category=SENT),
+            6: FigureRef(subject=Subject.REFERRALS, overdue=True),
+            7: FigureRef(subject=Subject.ACCEPTANCES),
+            9: FigureRef(subject=Subject.REFERRALS, state=R.DRAFT, category=NOT_SENT),
+        }
+        # The programme goes where the figure's own keys would: before its states and category.
+        programme_links = {column: self.figure_url(figure) for column, figure in prefixes.items()}
         programme_ids = sorted(
-            {k[0] for k in by_programme} | {k[0] for k in accepted_programme}, key=lambda pk: self._programme(pk).name
+            set(by_programme) | {key[0] for key in medians_programme}, key=lambda pk: self._programme(pk).name
         )
         for programme_id in programme_ids:
-            self._referral_rows(
-                table,
-                label=self._programme(programme_id).name,
-                figures=by_programme,
-                key=programme_id,
-                accepted=accepted_programme.get((programme_id,), {}),
-                ref={"programme_id": programme_id},
-            )
+            by_part = by_programme.get(programme_id, {})
+            medians = medians_programme.get((programme_id,), {})
+            for part in self.parts({**by_part, **medians} or {TOTAL: None}):
+                sums = by_part.get(part)
+                sent, completed = _get(sums, "sent"), _get(sums, "completed")
+                values = [
+                    sent,
+                    _get(sums, "awaiting"),
+                    _get(sums, "accepted"),
+                    completed,
+                    _get(sums, "rejected"),
+                    _get(sums, "closed"),
+                    _get(sums, "overdue"),
+                    medians.get(part),
+                    ind.referral_completion_rate(completed=completed, sent=sent),
+                    _get(sums, "suggested"),
+                ]
+                lead = self.leading([self._programme(programme_id).name], part)
+                table.add(
+                    lead + values,
+                    hrefs=self.links(len(lead), part, f"&programme={programme_id}", programme_links),
+                    is_part=part != TOTAL,
+                )
 
         agencies = Table(
             key="referrals_by_agency",
@@ -643,24 +702,25 @@ class _Builder:
             ),
             note="Referrals sent in the period that are still open, by the agency that has them.",
         )
-        agency_ids = sorted({k[0] for k in by_agency if k[2] == SENT}, key=lambda pk: self._agency(pk).name)
+        agency_links = {
+            0: FigureRef(subject=Subject.REFERRALS, state="sent,received", category=SENT),
+            1: FigureRef(subject=Subject.REFERRALS, state=R.ACCEPTED, category=SENT),
+            2: FigureRef(subject=Subject.REFERRALS, overdue=True, category=SENT),
+        }
+        agency_links = {column: self.figure_url(figure) for column, figure in agency_links.items()}
+        agency_ids = sorted(
+            (a for a, by_part in by_agency.items() if _get(by_part.get(TOTAL), "sent")),
+            key=lambda pk: self._agency(pk).name,
+        )
         for agency_id in agency_ids:
-            parts = _parts_of(by_agency, lambda k, a=agency_id: k[0] == a)
-            for part in self.parts(dict.fromkeys(parts or {TOTAL})):
-                awaiting = _count(by_agency, part, lambda k, a=agency_id: k[0] == a and k[1] in (R.SENT, R.RECEIVED))
-                in_service = _count(by_agency, part, lambda k, a=agency_id: k[0] == a and k[1] == R.ACCEPTED)
-                overdue = _count(by_agency, part, lambda k, a=agency_id: k[0] == a, measure="overdue")
-                median = (accepted_agency.get((agency_id,), {}).get(part) or Figure()).median_days
+            by_part = by_agency[agency_id]
+            medians = medians_agency.get((agency_id,), {})
+            for part in self.parts(by_part):
+                sums = by_part.get(part)
                 lead = self.leading([self._agency(agency_id).name], part)
-                at = len(lead)
-                ref = {"agency_id": agency_id, "category": SENT}
                 agencies.add(
-                    lead + [awaiting, in_service, overdue, median],
-                    hrefs={
-                        at: self.href(FigureRef(subject=Subject.REFERRALS, state="sent,received", **ref), part),
-                        at + 1: self.href(FigureRef(subject=Subject.REFERRALS, state=R.ACCEPTED, **ref), part),
-                        at + 2: self.href(FigureRef(subject=Subject.REFERRALS, overdue=True, **ref), part),
-                    },
+                    lead + [_get(sums, "awaiting"), _get(sums, "accepted"), _get(sums, "overdue"), medians.get(part)],
+                    hrefs=self.links(len(lead), part, f"&agency={agency_id}", agency_links),
                     is_part=part != TOTAL,
                 )
 
@@ -668,14 +728,14 @@ class _Builder:
             "referrals_by_month",
             "Referrals sent and accepted, by month",
             [
-                ("Sent", sent_by_month, FigureRef(subject=Subject.REFERRALS, category=SENT)),
-                ("Accepted", accepted_by_month, FigureRef(subject=Subject.ACCEPTANCES)),
+                ("Sent", _month_counts(by_month, "sent"), FigureRef(subject=Subject.REFERRALS, category=SENT)),
+                ("Accepted", _month_counts(by_month, "accepted"), FigureRef(subject=Subject.ACCEPTANCES)),
             ],
         )
 
-        sent_total = _count(by_programme, TOTAL, lambda k: k[2] == SENT)
-        completed_total = _count(by_programme, TOTAL, lambda k: k[2] == SENT and k[1] == R.COMPLETED)
-        accepted_total = merged(accepted, key=lambda k: ()).get((), {}).get(TOTAL) or Figure()
+        sent_total = sum(_get(by_part.get(TOTAL), "sent") for by_part in by_programme.values())
+        completed_total = sum(_get(by_part.get(TOTAL), "completed") for by_part in by_programme.values())
+        accepted_total = sum(_get(by_part.get(TOTAL), "accepted") for by_part in by_month.values())
         indicators = [
             IndicatorValue(
                 ind.REFERRAL_COMPLETION_RATE,
@@ -685,8 +745,8 @@ class _Builder:
             ),
             IndicatorValue(
                 ind.MEDIAN_REFERRAL_TIME,
-                ind.median_referral_time(accepted_total.days or {}),
-                f"over {accepted_total.count:,} referrals accepted",
+                median_all.get((), {}).get(TOTAL),
+                f"over {accepted_total:,} referrals accepted",
                 self.href(FigureRef(subject=Subject.ACCEPTANCES)),
             ),
         ]
@@ -699,145 +759,107 @@ class _Builder:
         )
         return section, indicators
 
-    def _referral_rows(self, table: Table, *, label: str, figures: Figures, key, accepted: dict, ref: dict) -> None:
-        parts = _parts_of(figures, lambda k: k[0] == key)
-        for part in self.parts(dict.fromkeys(parts or {TOTAL})):
-
-            def count(test, measure="count", _part=part):
-                return _count(figures, _part, lambda k: k[0] == key and test(k), measure=measure)
-
-            sent = count(lambda k: k[2] == SENT)
-            completed = count(lambda k: k[2] == SENT and k[1] == R.COMPLETED)
-            values = [
-                sent,
-                count(lambda k: k[2] == SENT and k[1] in (R.SENT, R.RECEIVED)),
-                count(lambda k: k[2] == SENT and k[1] == R.ACCEPTED),
-                completed,
-                count(lambda k: k[2] == SENT and k[1] == R.REJECTED),
-                count(lambda k: k[2] == SENT and k[1] in (R.EXPIRED, R.CANCELLED)),
-                count(lambda k: True, measure="overdue"),
-                (accepted.get(part) or Figure()).median_days,
-                ind.referral_completion_rate(completed=completed, sent=sent),
-                count(lambda k: k[2] == NOT_SENT and k[1] == R.DRAFT),
-            ]
-            lead = self.leading([label], part)
-            at = len(lead)
-            links = [
-                FigureRef(subject=Subject.REFERRALS, category=SENT, **ref),
-                FigureRef(subject=Subject.REFERRALS, state="sent,received", category=SENT, **ref),
-                FigureRef(subject=Subject.REFERRALS, state=R.ACCEPTED, category=SENT, **ref),
-                FigureRef(subject=Subject.REFERRALS, state=R.COMPLETED, category=SENT, **ref),
-                FigureRef(subject=Subject.REFERRALS, state=R.REJECTED, category=SENT, **ref),
-                FigureRef(subject=Subject.REFERRALS, state="expired,cancelled", category=SENT, **ref),
-                FigureRef(subject=Subject.REFERRALS, overdue=True, **ref),
-                FigureRef(subject=Subject.ACCEPTANCES, **ref),
-            ]
-            hrefs = {at + i: self.href(link, part) for i, link in enumerate(links)}
-            hrefs[at + 9] = self.href(
-                FigureRef(subject=Subject.REFERRALS, state=R.DRAFT, category=NOT_SENT, **ref), part
-            )
-            table.add(lead + values, hrefs=hrefs, is_part=part != TOTAL)
-
     def payments(self) -> tuple[Section, list[IndicatorValue]]:
         q = self.q
-        rows = tally_figures(q, Subject.PAYMENTS, keys=("programme_id", "month", "state", "category"))
-        # Days to payment only for the paid, per cycle: the histogram kept apart from the counts.
-        paid_days = tally_figures(
-            q, Subject.PAYMENTS, keys=("programme_id", "month"), where=Q(state=P.PAID), with_days=True
+        # One grouped row per cycle and part, its states added up by the database; the medians likewise.
+        rows = tally_pivot(q, Subject.PAYMENTS, keys=("programme_id", "month"), measures=PAYMENT_MEASURES)
+        by_programme: dict[int, dict] = {}
+        cycles: dict[int, list[datetime.date]] = {}
+        by_month: dict[datetime.date, dict] = {}
+        for (programme_id, month), by_part in rows.items():
+            cycles.setdefault(programme_id, []).append(month)
+            into = by_programme.setdefault(programme_id, {})
+            month_parts = by_month.setdefault(month, {})
+            for part, sums in by_part.items():
+                add_measures(into.setdefault(part, {}), sums)
+                add_measures(month_parts.setdefault(part, {}), sums)
+        programme_ids = sorted(cycles, key=lambda pk: self._programme(pk).name)
+        shown = {pk: sorted(months) if q.all_cycles else sorted(months)[-PAGE_CYCLES:] for pk, months in cycles.items()}
+        left_out = sum(len(cycles[pk]) - len(months) for pk, months in shown.items())
+        medians_cycle, medians_programme = tally_medians(
+            q,
+            Subject.PAYMENTS,
+            groupings=(("programme_id", "month"), ("programme_id",)),
+            where=Q(state=P.PAID),
+            only=None if q.all_cycles else {0: [(pk, month) for pk, months in shown.items() for month in months]},
         )
-        cycles = sorted({(k[0], k[1]) for k in rows}, key=lambda c: (self._programme(c[0]).name, c[1]))
+        note = "Planned: every payment, reissues of earlier failures included. On time: paid by the last day of the "
+        note += "cycle's period; days are counted from its first. " + _group_note(self.split, counts="payments")
+
+        programmes = Table(
+            key="payments_by_programme",
+            title="Payments over the period, by programme",
+            columns=self.columns([Column("programme", "Programme", TEXT)], PAYMENT_COLUMNS),
+            note="Every cycle whose period starts in the period, added up. " + note,
+        )
+        links = {column: self.figure_url(figure) for column, figure in PAYMENT_LINKS.items()}
+        for programme_id in programme_ids:
+            programme = self._programme(programme_id)
+            by_part = by_programme[programme_id]
+            medians = medians_programme.get((programme_id,), {})
+            for part in self.parts(by_part):
+                lead = self.leading([programme.name], part)
+                programmes.add(
+                    lead + _payment_values(by_part.get(part), medians.get(part)),
+                    hrefs=self.links(len(lead), part, f"&programme={programme_id}", links),
+                    currency=programme.currency,
+                    is_part=part != TOTAL,
+                )
+
         table = Table(
             key="payments",
             title="Payments per cycle",
             columns=self.columns(
-                [Column("programme", "Programme", TEXT), Column("cycle", "Cycle", TEXT)],
-                [
-                    Column("planned", "Planned"),
-                    Column("planned_amount", "Planned amount", MONEY),
-                    Column("paid", "Paid"),
-                    Column("paid_amount", "Paid amount", MONEY),
-                    Column("failed", "Failed"),
-                    Column("unclaimed", "Unclaimed"),
-                    Column("pending", "Pending"),
-                    Column("reissues", "Reissues"),
-                    Column("success_rate", "Success rate", PERCENT),
-                    Column("on_time", "Paid on time", PERCENT),
-                    Column("median_days", "Median days to payment", DAYS),
-                ],
+                [Column("programme", "Programme", TEXT), Column("cycle", "Cycle", TEXT)], PAYMENT_COLUMNS
             ),
-            note="Cycles whose period starts in the period. Planned: every payment of the cycle, reissues of "
-            "earlier failures included. On time: paid by the last day of the cycle's period; days are counted "
-            "from its first. " + _group_note(self.split, counts="payments"),
+            note="Cycles whose period starts in the period. " + note,
         )
-        # Each cycle's figures by (state, category), in one pass over the rows.
-        by_cycle: dict[tuple, Figures] = {}
-        for (programme_id, month, state, category), by_part in rows.items():
-            by_cycle.setdefault((programme_id, month), {})[(state, category)] = by_part
-        paid_all = failed_all = unclaimed_all = 0
-        for programme_id, month in cycles:
+        for programme_id in programme_ids:
             programme = self._programme(programme_id)
-            in_cycle = by_cycle[(programme_id, month)]
-            parts = _parts_of(in_cycle, lambda k: True)
-            for part in self.parts(dict.fromkeys(parts or {TOTAL})):
-                planned = _sum(in_cycle, part)
-                paid = _sum(in_cycle, part, lambda k: k[0] == P.PAID)
-                failed = _sum(in_cycle, part, lambda k: k[0] == P.FAILED).count
-                unclaimed = _sum(in_cycle, part, lambda k: k[0] == P.UNCLAIMED).count
-                pending = _sum(in_cycle, part, lambda k: k[0] == P.PENDING).count
-                reissues = _sum(in_cycle, part, lambda k: k[1] == REISSUE).count
-                if part == TOTAL:
-                    paid_all, failed_all, unclaimed_all = (
-                        paid_all + paid.count,
-                        failed_all + failed,
-                        unclaimed_all + unclaimed,
+            for month in shown[programme_id]:
+                by_part = rows[(programme_id, month)]
+                medians = medians_cycle.get((programme_id, month), {})
+                cycle = f"{month:%b %Y}"
+                row_keys = f"&programme={programme_id}&month={month:%Y-%m}"
+                for part in self.parts(by_part):
+                    lead = self.leading([programme.name, cycle], part)
+                    table.add(
+                        lead + _payment_values(by_part.get(part), medians.get(part)),
+                        hrefs=self.links(len(lead), part, row_keys, links),
+                        currency=programme.currency,
+                        is_part=part != TOTAL,
                     )
-                lead = self.leading([programme.name, f"{month:%b %Y}"], part)
-                at = len(lead)
-                ref = {"programme_id": programme_id, "month": month}
-                table.add(
-                    lead
-                    + [
-                        planned.count,
-                        planned.amount,
-                        paid.count,
-                        paid.paid_amount if paid.count else None,
-                        failed,
-                        unclaimed,
-                        pending,
-                        reissues,
-                        ind.payment_success_rate(paid=paid.count, failed=failed, unclaimed=unclaimed),
-                        ind.percent(paid.timely, paid.count),
-                        (paid_days.get((programme_id, month), {}).get(part) or Figure()).median_days,
-                    ],
-                    hrefs={
-                        at: self.href(FigureRef(subject=Subject.PAYMENTS, **ref), part),
-                        at + 2: self.href(FigureRef(subject=Subject.PAYMENTS, state=P.PAID, **ref), part),
-                        at + 4: self.href(FigureRef(subject=Subject.PAYMENTS, state=P.FAILED, **ref), part),
-                        at + 5: self.href(FigureRef(subject=Subject.PAYMENTS, state=P.UNCLAIMED, **ref), part),
-                        at + 6: self.href(FigureRef(subject=Subject.PAYMENTS, state=P.PENDING, **ref), part),
-                        at + 7: self.href(FigureRef(subject=Subject.PAYMENTS, category=REISSUE, **ref), part),
-                    },
-                    currency=programme.currency,
-                    is_part=part != TOTAL,
-                )
+        if left_out:
+            # A busy district's year split by ward is hundreds of rows of cycles: the page shows the recent
+            # ones, the chart the months, the table above the programmes; the rest is a click or an export away.
+            table.note = f"Each programme's last {PAGE_CYCLES} cycles in the period. " + table.note
+            table.more_href = (
+                f"{reverse('dashboard:dashboard')}?{urlencode([*q.params(), ('cycles', ALL_CYCLES)])}#table-payments"
+            )
+            table.more_label = (
+                f"Show every cycle of the period ({left_out:,} earlier cycles left out here; the export has them all)"
+            )
+
         chart = self.trend(
             "payments_by_month",
             "Payments paid, failed and unclaimed, by month of the cycle",
             [
-                (
-                    "Paid",
-                    merged(rows, key=lambda k: (k[1],) if k[2] == P.PAID else None),
-                    FigureRef(subject=Subject.PAYMENTS, state=P.PAID),
-                ),
+                ("Paid", _month_counts_of(by_month, "paid"), FigureRef(subject=Subject.PAYMENTS, state=P.PAID)),
                 (
                     "Failed or unclaimed",
-                    merged(rows, key=lambda k: (k[1],) if k[2] in (P.FAILED, P.UNCLAIMED) else None),
+                    _month_counts_of(by_month, "failed", "unclaimed"),
                     FigureRef(subject=Subject.PAYMENTS, state="failed,unclaimed"),
                 ),
             ],
             kind="bar",
             stacked=True,
         )
+        paid_all = failed_all = unclaimed_all = 0
+        for by_part in by_programme.values():
+            sums = by_part.get(TOTAL)
+            paid_all += _get(sums, "paid")
+            failed_all += _get(sums, "failed")
+            unclaimed_all += _get(sums, "unclaimed")
         indicators = [
             IndicatorValue(
                 ind.PAYMENT_SUCCESS_RATE,
@@ -850,22 +872,29 @@ class _Builder:
             key="payments",
             title="Payments: planned, paid, late",
             lead="Every payment cycle of the period: what was planned, what reached the households, and when.",
-            tables=[table],
+            tables=[programmes, table],
             charts=[chart],
         )
         return section, indicators
 
     def grievances(self) -> Section:
         q = self.q
-        by_category = tally_figures(q, Subject.GRIEVANCES, keys=("category", "state"))
-        resolved_category = tally_figures(q, Subject.RESOLUTIONS, keys=("category",), with_days=True)
-        received_by_month = tally_figures(q, Subject.GRIEVANCES, keys=("month",))
-        resolved_by_month = tally_figures(q, Subject.RESOLUTIONS, keys=("month",))
+        by_category = tally_pivot(
+            q, (Subject.GRIEVANCES, Subject.RESOLUTIONS), keys=("category",), measures=GRIEVANCE_MEASURES
+        )
+        (medians,) = tally_medians(q, Subject.RESOLUTIONS, groupings=(("category",),))
+        by_month = tally_pivot(
+            q,
+            (Subject.GRIEVANCES, Subject.RESOLUTIONS),
+            keys=("month",),
+            measures=(
+                Measure("received", where=Q(subject=Subject.GRIEVANCES)),
+                Measure("resolved", where=Q(subject=Subject.RESOLUTIONS)),
+            ),
+        )
         labels = dict(GrievanceCategory.choices)
-        categories = [
-            c for c in GrievanceCategory.values if any(k[0] == c for k in by_category) or (c,) in resolved_category
-        ]
-        if any(k[0] == SENSITIVE for k in by_category) or (SENSITIVE,) in resolved_category:
+        categories = [c for c in GrievanceCategory.values if (c,) in by_category]
+        if (SENSITIVE,) in by_category:
             categories.append(SENSITIVE)
         table = Table(
             key="grievances",
@@ -884,40 +913,40 @@ class _Builder:
             note="Received and resolved in the period. Sensitive grievances are counted and nothing more: not by "
             "category, ward or group, and never listed. " + _group_note(self.split, counts="grievances"),
         )
+        links = {
+            0: self.figure_url(FigureRef(subject=Subject.GRIEVANCES)),
+            1: self.figure_url(FigureRef(subject=Subject.GRIEVANCES, state=",".join(GRIEVANCE_OPEN))),
+            2: self.figure_url(FigureRef(subject=Subject.GRIEVANCES, overdue=True)),
+            3: self.figure_url(FigureRef(subject=Subject.RESOLUTIONS)),
+        }
         for category in categories:
-            parts = _parts_of(by_category, lambda k, c=category: k[0] == c)
-            for part in self.parts(dict.fromkeys(parts or {TOTAL})):
-                total = _count(by_category, part, lambda k, c=category: k[0] == c)
-                still_open = _count(by_category, part, lambda k, c=category: k[0] == c and k[1] in GRIEVANCE_OPEN)
-                overdue = _count(by_category, part, lambda k, c=category: k[0] == c, measure="overdue")
-                done = resolved_category.get((category,), {}).get(part) or Figure()
+            by_part = by_category[(category,)]
+            days = medians.get((category,), {})
+            for part in self.parts(by_part):
+                sums = by_part.get(part)
+                resolved = _get(sums, "resolved")
                 lead = self.leading(
                     ["Sensitive (details withheld)" if category == SENSITIVE else labels.get(category, category)], part
                 )
-                at = len(lead)
-                hrefs = {}
-                if category != SENSITIVE:
-                    ref = {"category": category}
-                    hrefs = {
-                        at: self.href(FigureRef(subject=Subject.GRIEVANCES, **ref), part),
-                        at + 1: self.href(
-                            FigureRef(subject=Subject.GRIEVANCES, state=",".join(GRIEVANCE_OPEN), **ref), part
-                        ),
-                        at + 2: self.href(FigureRef(subject=Subject.GRIEVANCES, overdue=True, **ref), part),
-                        at + 3: self.href(FigureRef(subject=Subject.RESOLUTIONS, **ref), part),
-                    }
                 table.add(
                     lead
-                    + [total, still_open, overdue, done.count, done.median_days, ind.percent(done.timely, done.count)],
-                    hrefs=hrefs,
+                    + [
+                        _get(sums, "received"),
+                        _get(sums, "open"),
+                        _get(sums, "overdue"),
+                        resolved,
+                        days.get(part),
+                        ind.percent(_get(sums, "timely"), resolved),
+                    ],
+                    hrefs=self.links(len(lead), part, f"&category={category}", links) if category != SENSITIVE else {},
                     is_part=part != TOTAL,
                 )
         chart = self.trend(
             "grievances_by_month",
             "Grievances received and resolved, by month",
             [
-                ("Received", received_by_month, FigureRef(subject=Subject.GRIEVANCES)),
-                ("Resolved", resolved_by_month, FigureRef(subject=Subject.RESOLUTIONS)),
+                ("Received", _month_counts(by_month, "received"), FigureRef(subject=Subject.GRIEVANCES)),
+                ("Resolved", _month_counts(by_month, "resolved"), FigureRef(subject=Subject.RESOLUTIONS)),
             ],
         )
         return Section(
@@ -932,6 +961,66 @@ class _Builder:
 
 COVERAGE_STATES = (ELIGIBLE, NEEDS_INFORMATION, ENROLLED, GAP)
 
+# The payments table shows each programme's last cycles of the period: a quarter of a monthly programme,
+# what a committee meeting looks back on. A busy district's year split by ward was 840 rows of cycles
+# (ten monthly programmes, six wards and the whole) and took most of the page's time; every cycle is a
+# click away (`?cycles=all`) and always in the export, the months in the chart, the period by programme
+# in the table above it.
+PAGE_CYCLES = 3
+
+REFERRAL_MEASURES = (
+    Measure("sent", where=Q(category=SENT)),
+    Measure("awaiting", where=Q(category=SENT, state__in=(R.SENT, R.RECEIVED))),
+    Measure("accepted", where=Q(category=SENT, state=R.ACCEPTED)),
+    Measure("completed", where=Q(category=SENT, state=R.COMPLETED)),
+    Measure("rejected", where=Q(category=SENT, state=R.REJECTED)),
+    Measure("closed", where=Q(category=SENT, state__in=(R.EXPIRED, R.CANCELLED))),
+    Measure("overdue", "overdue"),
+    Measure("suggested", where=Q(category=NOT_SENT, state=R.DRAFT)),
+)
+
+PAYMENT_MEASURES = (
+    Measure("planned"),
+    Measure("planned_amount", "amount"),
+    Measure("paid", where=Q(state=P.PAID)),
+    Measure("paid_amount", "paid_amount", Q(state=P.PAID)),
+    Measure("timely", "timely", Q(state=P.PAID)),
+    Measure("failed", where=Q(state=P.FAILED)),
+    Measure("unclaimed", where=Q(state=P.UNCLAIMED)),
+    Measure("pending", where=Q(state=P.PENDING)),
+    Measure("reissues", where=Q(category=REISSUE)),
+)
+PAYMENT_COLUMNS = [
+    Column("planned", "Planned"),
+    Column("planned_amount", "Planned amount", MONEY),
+    Column("paid", "Paid"),
+    Column("paid_amount", "Paid amount", MONEY),
+    Column("failed", "Failed"),
+    Column("unclaimed", "Unclaimed"),
+    Column("pending", "Pending"),
+    Column("reissues", "Reissues"),
+    Column("success_rate", "Success rate", PERCENT),
+    Column("on_time", "Paid on time", PERCENT),
+    Column("median_days", "Median days to payment", DAYS),
+]
+# The figure behind each counted column of PAYMENT_COLUMNS (by position); a row adds its programme and cycle.
+PAYMENT_LINKS = {
+    0: FigureRef(subject=Subject.PAYMENTS),
+    2: FigureRef(subject=Subject.PAYMENTS, state=P.PAID),
+    4: FigureRef(subject=Subject.PAYMENTS, state=P.FAILED),
+    5: FigureRef(subject=Subject.PAYMENTS, state=P.UNCLAIMED),
+    6: FigureRef(subject=Subject.PAYMENTS, state=P.PENDING),
+    7: FigureRef(subject=Subject.PAYMENTS, category=REISSUE),
+}
+
+GRIEVANCE_MEASURES = (
+    Measure("received", where=Q(subject=Subject.GRIEVANCES)),
+    Measure("open", where=Q(subject=Subject.GRIEVANCES, state__in=GRIEVANCE_OPEN)),
+    Measure("overdue", "overdue", Q(subject=Subject.GRIEVANCES)),
+    Measure("resolved", where=Q(subject=Subject.RESOLUTIONS)),
+    Measure("timely", "timely", Q(subject=Subject.RESOLUTIONS)),
+)
+
 # What a figure's link carries is codes, numbers and months: written as they are, they need no quoting
 # (",", ":" and "-" are allowed in a query string). A busy page has thousands of links.
 _PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-,:")
@@ -941,36 +1030,39 @@ def _query(params: list[tuple[str, str]]) -> str:
     return "&".join(f"{key}={value if _PLAIN.issuperset(value) else quote_plus(value)}" for key, value in params)
 
 
-def _with_month(link: FigureRef, month: datetime.date) -> FigureRef:
-    return FigureRef(
-        subject=link.subject,
-        state=",".join(link.states),
-        programme_id=link.programme_id,
-        agency_id=link.agency_id,
-        category=link.category,
-        overdue=link.overdue,
-        month=month,
-    )
+def _get(sums: dict | None, measure: str) -> int:
+    """A count of a pivoted row (0 when no row had it)."""
+    return (sums.get(measure) or 0) if sums else 0
 
 
-def _parts_of(figures: Figures, test) -> set:
-    parts = set()
-    for key, by_part in figures.items():
-        if test(key):
-            parts |= set(by_part)
-    return parts
+def _payment_values(sums: dict | None, median: float | None) -> list:
+    paid, failed, unclaimed = _get(sums, "paid"), _get(sums, "failed"), _get(sums, "unclaimed")
+    sums = sums or {}
+    return [
+        _get(sums, "planned"),
+        sums.get("planned_amount"),
+        paid,
+        sums.get("paid_amount") if paid else None,
+        failed,
+        unclaimed,
+        _get(sums, "pending"),
+        _get(sums, "reissues"),
+        ind.payment_success_rate(paid=paid, failed=failed, unclaimed=unclaimed),
+        ind.percent(_get(sums, "timely"), paid),
+        median,
+    ]
 
 
-def _count(figures: Figures, part, test, *, measure: str = "count") -> int:
-    return sum(getattr(by_part.get(part) or Figure(), measure) for key, by_part in figures.items() if test(key))
+def _month_counts(pivot: Pivot, measure: str) -> MonthCounts:
+    """One measure of a pivot keyed by month, as a trend's line."""
+    return {key[0]: {part: _get(sums, measure) for part, sums in by_part.items()} for key, by_part in pivot.items()}
 
 
-def _sum(figures: Figures, part, test=lambda k: True) -> Figure:
-    total = Figure()
-    for key, by_part in figures.items():
-        if test(key) and part in by_part:
-            total += by_part[part]
-    return total
+def _month_counts_of(by_month: dict, *measures: str) -> MonthCounts:
+    return {
+        month: {part: sum(_get(sums, m) for m in measures) for part, sums in by_part.items()}
+        for month, by_part in by_month.items()
+    }
 
 
 def _share(part: int, whole_count: int) -> str:

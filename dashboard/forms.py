@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 
 from .models import Group, Subject
 from .selectors import (
+    ALL_CYCLES,
     DashboardQuery,
     FigureRef,
     Period,
@@ -105,6 +106,7 @@ class DashboardFilterForm(forms.Form):
             ward=data.get("ward_location"),
             period=data["period"],
             split=data.get("split") or Split.NONE,
+            all_cycles=self.data.get("cycles") == ALL_CYCLES,
         )
 
 

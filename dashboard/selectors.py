@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Count, Exists, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
@@ -52,6 +53,9 @@ TOTAL = "*"
 
 # How far back the page looks when no period is asked for: a year of committee meetings.
 DEFAULT_MONTHS = 12
+
+# `?cycles=all`: the payments table with every cycle of the period (the page shows each programme's last few).
+ALL_CYCLES = "all"
 
 
 def dashboard_may_view(user) -> bool:
@@ -147,6 +151,8 @@ class DashboardQuery:
     ward: Location | None = None
     period: Period = field(default_factory=Period.default)
     split: str = Split.NONE
+    # Every payment cycle of the period, not only each programme's last few (`?cycles=all`, and exports).
+    all_cycles: bool = False
     # Filled on first use: the snapshot month each district's stocks are read from.
     _snapshots: dict[int, datetime.date] | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -256,6 +262,53 @@ _SUMS = {
 }
 
 
+@dataclass(frozen=True)
+class _TallyRead:
+    """The summary rows a figure adds up, and how its split is read from them."""
+
+    tallies: QuerySet
+    # A split by a column of the rows (ward, kind of household, district): each row is in one part.
+    column: str | None
+    # A split by groups of people: the group "" row is the whole.
+    groups: tuple | None
+
+
+def _tally_read(
+    query: DashboardQuery,
+    subjects: str | tuple[str, ...],
+    *,
+    keys: tuple[str, ...],
+    where: Q | None,
+    split: bool,
+    months: str,
+) -> _TallyRead | None:
+    """The rows of `subjects` the query asks for (None when there is no snapshot to read a stock from)."""
+    tallies = Tally.objects.filter(district_id__in=query.district_ids)
+    tallies = tallies.filter(subject__in=subjects) if isinstance(subjects, tuple) else tallies.filter(subject=subjects)
+    if months == "snapshot":
+        snapshots = query.snapshots()
+        if not snapshots:
+            return None
+        at = Q()
+        for district_id, month in snapshots.items():
+            at |= Q(district_id=district_id, month=month)
+        tallies = tallies.filter(at)
+    else:
+        tallies = tallies.filter(month__gte=query.period.first, month__lte=query.period.last)
+    column = Split.COLUMNS.get(query.split) if split else None
+    groups = Split.GROUPS.get(query.split) if split else None
+    tallies = tallies.filter(whole_district=not by_ward(query, column, keys))
+    if query.ward:
+        tallies = tallies.filter(ward_id=query.ward.pk)
+    if where is not None:
+        tallies = tallies.filter(where)
+    if groups:
+        tallies = tallies.filter(group__in=["", *groups])
+    else:
+        tallies = tallies.filter(group="")
+    return _TallyRead(tallies.order_by(), None if groups else column, groups)
+
+
 def tally_figures(
     query: DashboardQuery,
     subject: str,
@@ -271,32 +324,15 @@ def tally_figures(
     `months`: "period" for flows in the period, "snapshot" for stocks as at its
     end, "snapshots" for every snapshot in it (a trend of stocks). One query.
     """
-    tallies = Tally.objects.filter(district_id__in=query.district_ids, subject=subject)
-    if months == "snapshot":
-        snapshots = query.snapshots()
-        if not snapshots:
-            return {}
-        at = Q()
-        for district_id, month in snapshots.items():
-            at |= Q(district_id=district_id, month=month)
-        tallies = tallies.filter(at)
-    else:
-        tallies = tallies.filter(month__gte=query.period.first, month__lte=query.period.last)
-    column = Split.COLUMNS.get(query.split) if split else None
-    groups = Split.GROUPS.get(query.split) if split else None
-    tallies = tallies.filter(whole_district=not by_ward(query, column, keys))
-    if query.ward:
-        tallies = tallies.filter(ward_id=query.ward.pk)
-    if where is not None:
-        tallies = tallies.filter(where)
+    read = _tally_read(query, subject, keys=keys, where=where, split=split, months=months)
+    if read is None:
+        return {}
+    tallies, column, groups = read.tallies, read.column, read.groups
     group_by = list(keys) + (["days"] if with_days else [])
     if groups:
-        tallies = tallies.filter(group__in=["", *groups])
         group_by.append("group")
-    else:
-        tallies = tallies.filter(group="")
-        if column:
-            group_by.append(column)
+    elif column:
+        group_by.append(column)
 
     # Tuples, not dicts: a busy district's year is tens of thousands of rows to add up.
     figures: Figures = {}
@@ -348,6 +384,176 @@ def merged(figures: Figures, *, key: Callable[[tuple], tuple | None]) -> Figures
 
 def whole(figures: Figures, key: tuple = ()) -> Figure:
     return figures.get(key, {}).get(TOTAL) or Figure()
+
+
+# --- figures added up by the database ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One column of a pivoted read: the sum of a summary column (`count`, `overdue`, `amount`, …) over
+    the rows `where` picks out, e.g. the payments paid, or the referrals sent and now accepted."""
+
+    name: str
+    column: str = "count"
+    where: Q | None = None
+
+
+# {key: {part of the split (or TOTAL): {measure: sum}}}. A count no row had is None: read it with `or 0`.
+Pivot = dict[tuple, dict[object, dict[str, object]]]
+
+
+def tally_pivot(
+    query: DashboardQuery,
+    subjects: str | tuple[str, ...],
+    *,
+    keys: tuple[str, ...] = (),
+    measures: tuple[Measure, ...],
+    where: Q | None = None,
+    split: bool = True,
+    months: str = "period",
+) -> Pivot:
+    """Sum summary rows by `keys` and by the parts of the split, every measure a column of one grouped
+    row: the database adds up the states, categories and days a table's row is made of, so a busy
+    district's page gets one row per cell of its table instead of one per state and day. One query.
+
+    A split by a column (ward, kind of household, district) gets its whole as the sum of the parts,
+    a split by groups of people the group "" row (the groups overlap)."""
+    read = _tally_read(query, subjects, keys=keys, where=where, split=split, months=months)
+    if read is None:
+        return {}
+    part_field = "group" if read.groups else read.column
+    group_by = [*keys, part_field] if part_field else list(keys)
+    sums = {m.name: Sum(m.column, filter=m.where) for m in measures}
+    names = list(sums)
+    if group_by:
+        rows = read.tallies.values_list(*group_by).annotate(**sums)
+    else:
+        total = read.tallies.aggregate(**sums)
+        rows = [tuple(total[name] for name in names)] if any(v is not None for v in total.values()) else []
+    width = len(keys)
+    pivot: Pivot = {}
+    for row in rows:
+        values = dict(zip(names, row[len(group_by) :], strict=True))
+        by_part = pivot.setdefault(row[:width], {})
+        if read.groups:
+            by_part[row[width] or TOTAL] = values
+        elif read.column:
+            by_part[row[width]] = values
+            add_measures(by_part.setdefault(TOTAL, {}), values)
+        else:
+            by_part[TOTAL] = values
+    return pivot
+
+
+def _as_month(value) -> datetime.date | None:
+    """A month read by a raw query: SQLite gives back text where PostgreSQL gives a date."""
+    if value is None or isinstance(value, datetime.date):
+        return value
+    return datetime.date.fromisoformat(str(value)[:10])
+
+
+def _as_month(value) -> datetime.date | None:
+    """A month read by a raw query: SQLite gives back text where PostgreSQL gives a date."""
+    if value is None or isinstance(value, datetime.date):
+        return value
+    return datetime.date.fromisoformat(str(value)[:10])
+
+
+def add_measures(into: dict[str, object], values: dict[str, object]) -> dict[str, object]:
+    """Add one row's measures to another's (None is "no row": it adds nothing)."""
+    for name, value in values.items():
+        if value is not None:
+            mine = into.get(name)
+            into[name] = value if mine is None else mine + value
+    return into
+
+
+def tally_medians(
+    query: DashboardQuery,
+    subject: str,
+    *,
+    groupings: tuple[tuple[str, ...], ...],
+    where: Q | None = None,
+    split: bool = True,
+    only: dict[int, list[tuple]] | None = None,
+) -> list[dict[tuple, dict[object, float | None]]]:
+    """The median number of days (of acceptance, payment, resolution) for each key of each grouping and
+    each part of the split, computed by the database from the histograms the summaries keep.
+
+    One query whatever the groupings: the day-by-day histogram is summed once by every key any grouping
+    needs, each grouping (and, for a split by a column, its whole) sums it further, and a running
+    total over the days finds the middle. The result, one dict per grouping, is `median_days` of the
+    histogram to the day; the histogram itself never leaves the database. `only` narrows a grouping
+    (by its index) to the keys the page shows, e.g. the cycles in its table."""
+    keys = tuple(dict.fromkeys(key for grouping in groupings for key in grouping))
+    read = _tally_read(query, subject, keys=keys, where=where, split=split, months="period")
+    if read is None or not groupings:
+        return [{} for _ in groupings]
+    part_field = "group" if read.groups else read.column
+    inner = read.tallies.filter(days__isnull=False).values_list(*keys, *([part_field] if part_field else []), "days")
+    inner_sql, params = inner.annotate(n=Sum("count")).query.sql_with_params()
+    key_names = [f"k{i}" for i in range(len(keys))]
+    columns = ", ".join([*key_names, *(["part"] if part_field else []), "days", "n"])
+    width = max(len(grouping) for grouping in groupings)
+    branches = []
+    params = list(params)
+    for index, grouping in enumerate(groupings):
+        chosen = [key_names[keys.index(key)] for key in grouping]
+        padded = ", ".join(chosen + ["NULL"] * (width - len(chosen))) or "NULL"
+        by = ", ".join(chosen)
+        narrowed, narrowing = "", []
+        if only is not None and index in only:
+            shown = only[index] or [(None,) * len(grouping)]  # nothing shown: a key nothing equals
+            one = "(" + " AND ".join(f"{name} = %s" for name in chosen) + ")"
+            narrowed = " WHERE " + " OR ".join([one] * len(shown))
+            narrowing = [value for key in shown for value in key]
+        # The parts (or the groups, the whole among them), then a column split's whole: the sum of its parts.
+        # Counts as integers: PostgreSQL sums bigints into numerics, and running totals of those are slow.
+        if part_field:
+            branches.append(
+                f"SELECT {index}, {padded}, part, 0, days, CAST(SUM(n) AS INTEGER) FROM h{narrowed} "
+                f"GROUP BY {by + ', ' if by else ''}part, days"
+            )
+            params += narrowing
+        if not part_field or read.column:
+            branches.append(
+                f"SELECT {index}, {padded}, NULL, 1, days, CAST(SUM(n) AS INTEGER) FROM h{narrowed} "
+                f"GROUP BY {by + ', ' if by else ''}days"
+            )
+            params += narrowing
+    slots = [f"s{i}" for i in range(max(width, 1))]
+    partition = ", ".join(["g", *slots, "part", "whole"])
+    sql = (
+        f"WITH h ({columns}) AS ({inner_sql}), "
+        f"hh (g, {', '.join(slots)}, part, whole, days, n) AS ({' UNION ALL '.join(branches)}), "
+        f"c AS (SELECT g, {', '.join(slots)}, part, whole, days, "
+        f"SUM(n) OVER (PARTITION BY {partition} ORDER BY days) AS upto, "
+        f"SUM(n) OVER (PARTITION BY {partition}) AS total FROM hh) "
+        # The middle value(s) of the days in order: the first day whose running total reaches half the
+        # total, and the first that passes it (the same day unless the count is even and splits there).
+        f"SELECT g, {', '.join(slots)}, part, whole, MIN(CASE WHEN 2 * upto >= total THEN days END), "
+        f"MIN(CASE WHEN 2 * upto > total THEN days END) FROM c GROUP BY {partition}"
+    )
+    results: list[dict[tuple, dict[object, float | None]]] = [{} for _ in groupings]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for row in cursor.fetchall():
+            grouping = int(row[0])
+            key = tuple(
+                _as_month(value) if name == "month" else value
+                for name, value in zip(groupings[grouping], row[1:], strict=False)
+            )
+            part, whole_row, low, high = row[1 + len(slots) :]
+            if whole_row:
+                part = TOTAL
+            elif read.groups:
+                part = part or TOTAL
+            elif read.column == "female_headed":
+                part = bool(part)  # SQLite gives booleans back as 0 and 1
+            middle = (low + high) / 2
+            results[grouping].setdefault(key, {})[part] = int(middle) if middle == int(middle) else middle
+    return results
 
 
 # --- the households behind a figure ----------------------------------------------------------------
@@ -591,13 +797,17 @@ def households_behind(
 
 
 __all__ = [
+    "ALL_CYCLES",
     "TOTAL",
     "DashboardQuery",
     "Figure",
     "FigureRef",
+    "Measure",
     "Period",
+    "Pivot",
     "Split",
     "add_months",
+    "add_measures",
     "by_ward",
     "dashboard_districts_for",
     "dashboard_may_view",
@@ -608,5 +818,7 @@ __all__ = [
     "households_behind",
     "merged",
     "tally_figures",
+    "tally_medians",
+    "tally_pivot",
     "whole",
 ]

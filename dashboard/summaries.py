@@ -636,8 +636,12 @@ def summaries_request(*, district_ids: list[int]) -> list[int]:
         )
         if asked:
             queued.append(district_id)
+    from spf.outbox import send_if_broker_answers
+
+    # Sent now, or not at all while Redis is down (the page still opens): the beat job refreshes every
+    # district every 30 minutes anyway, so nothing waits in the outbox for this.
     for district_id in queued:
-        task.delay(district_id)
+        send_if_broker_answers(task=task, args=[district_id])
     return queued
 
 

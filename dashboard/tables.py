@@ -17,6 +17,8 @@ from django.utils.safestring import mark_safe
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
+from spf.exports import safe_cell, safe_row
+
 TEXT, COUNT, PERCENT, MONEY, DAYS = "text", "count", "percent", "money", "days"
 
 
@@ -27,7 +29,7 @@ class Column:
     kind: str = COUNT
 
 
-@dataclass
+@dataclass(slots=True)
 class Cell:
     value: object = None
     href: str = ""
@@ -54,7 +56,7 @@ class Cell:
         return str(value)
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     cells: list[Cell]
     # A split's rows follow the whole they split; the page indents them.
@@ -64,6 +66,9 @@ class Row:
         """The row's cells as HTML, the first a row header. Written here rather than in the template: a
         busy district split by age band is thousands of cells, and the template language took a third
         of the page's time writing them one tag at a time."""
+        return mark_safe(self._cells_html())  # noqa: S308 - every value in it is escaped
+
+    def _cells_html(self) -> str:
         out = []
         for index, cell in enumerate(self.cells):
             tag = "th" if index == 0 else "td"
@@ -72,7 +77,10 @@ class Row:
             if cell.href:
                 text = f'<a href="{escape(cell.href)}">{text}</a>'
             out.append(f'<{tag}{scope} class="kind-{cell.kind}">{text}</{tag}>')
-        return mark_safe("".join(out))  # noqa: S308 - every value above is escaped
+        return "".join(out)
+
+
+_ROW, _PART_ROW = "<tr>", '<tr class="part">'
 
 
 @dataclass
@@ -82,9 +90,13 @@ class Table:
     columns: list[Column]
     rows: list[Row] = field(default_factory=list)
     note: str = ""
+    # When the page shows part of the table (the export has it all): where the rest is, and in words.
+    more_href: str = ""
+    more_label: str = ""
 
     def add(self, values: list, *, hrefs: dict[int, str] | None = None, currency: str = "", is_part: bool = False):
         hrefs = hrefs or {}
+        kinds = self._kinds
         self.rows.append(
             Row(
                 cells=[
@@ -93,12 +105,23 @@ class Table:
                         # Nothing behind a zero: no link to an empty list.
                         hrefs.get(index, "") if value else "",
                         currency if isinstance(value, Decimal) else "",
-                        self.columns[index].kind,
+                        kinds[index],
                     )
                     for index, value in enumerate(values)
                 ],
                 is_part=is_part,
             )
+        )
+
+    @property
+    def _kinds(self) -> list[str]:
+        return [column.kind for column in self.columns]
+
+    def body_html(self) -> str:
+        """Every row as HTML in one string, for the page's table body: one template variable instead of a
+        loop of template tags per row (a split table has hundreds of rows)."""
+        return mark_safe(  # noqa: S308 - every value in it is escaped by Row
+            "".join(f"{_PART_ROW if row.is_part else _ROW}{row._cells_html()}</tr>\n" for row in self.rows)
         )
 
     def records(self) -> list[dict]:
@@ -116,9 +139,10 @@ class Table:
 
 
 def _plain(value):
+    """A cell as an export writes it: a date as ISO text, and text never a formula (spf/exports.py)."""
     if isinstance(value, datetime.date):
         return value.isoformat()
-    return "" if value is None else value
+    return "" if value is None else safe_cell(value)
 
 
 def table_csv(table: Table, *, heading: list[str]) -> bytes:
@@ -127,9 +151,9 @@ def table_csv(table: Table, *, heading: list[str]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     for line in heading:
-        writer.writerow([line])
+        writer.writerow([safe_cell(line)])
     writer.writerow([])
-    writer.writerow(table.header())
+    writer.writerow(safe_row(table.header()))
     for row in table.rows:
         writer.writerow([_plain(cell.value) for cell in row.cells])
     return ("\ufeff" + out.getvalue()).encode()
@@ -141,10 +165,10 @@ def table_xlsx(table: Table, *, heading: list[str]) -> bytes:
     sheet = workbook.active
     sheet.title = table.title[:31]
     for line in heading:
-        sheet.append([line])
+        sheet.append([safe_cell(line)])
     sheet["A1"].font = Font(bold=True, size=13)
     sheet.append([])
-    sheet.append(table.header())
+    sheet.append(safe_row(table.header()))
     for cell in sheet[sheet.max_row]:
         cell.font = Font(bold=True)
     for row in table.rows:

@@ -25,6 +25,7 @@ from openpyxl import Workbook
 from programmes.models import Agency, Programme
 from registry.models import Location
 from registry.selectors import household_member_counts
+from spf.exports import safe_cell, safe_row
 
 from .figures import Dashboard, dashboard_build
 from .forms import FigureForm, OutOfScope, dashboard_filter_form
@@ -122,7 +123,8 @@ def export(request: HttpRequest, table: str, fmt: str) -> HttpResponse:
     form = _filter_form(request)
     if not form.is_valid():
         return render(request, "dashboard/dashboard.html", {"form": form, "board": None}, status=400)
-    query = form.query()
+    # The page may show part of a long table (each programme's last cycles); its export has every row.
+    query = dataclasses.replace(form.query(), all_cycles=True)
     board = dashboard_build(query=query)
     found = board.tables().get(table)
     if found is None:
@@ -318,14 +320,16 @@ def households_export(request: HttpRequest, fmt: str) -> HttpResponse:
             out = io.StringIO()
             writer = csv.writer(out)
             out.write("\ufeff")
-            writer.writerow([title])
-            writer.writerow([f"{query.place} · listed {timezone.localtime():%Y-%m-%d %H:%M}"])
+            writer.writerow([safe_cell(title)])
+            writer.writerow([safe_cell(f"{query.place} · listed {timezone.localtime():%Y-%m-%d %H:%M}")])
             writer.writerow(HOUSEHOLD_COLUMNS)
             yield out.getvalue()
             for row in _household_rows(listing):
                 out.seek(0)
                 out.truncate()
-                writer.writerow([value.isoformat() if isinstance(value, datetime.date) else value for value in row])
+                writer.writerow(
+                    safe_row(value.isoformat() if isinstance(value, datetime.date) else value for value in row)
+                )
                 yield out.getvalue()
 
         response = StreamingHttpResponse(lines(), content_type=FORMATS["csv"])
@@ -333,15 +337,15 @@ def households_export(request: HttpRequest, fmt: str) -> HttpResponse:
         return response
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Households")
-    sheet.append([title])
-    sheet.append([f"{query.place} · listed {timezone.localtime():%Y-%m-%d %H:%M}"])
+    sheet.append([safe_cell(title)])
+    sheet.append([safe_cell(f"{query.place} · listed {timezone.localtime():%Y-%m-%d %H:%M}")])
     sheet.append(HOUSEHOLD_COLUMNS)
     written = 0
     for row in _household_rows(listing, limit=HOUSEHOLDS_XLSX_LIMIT + 1):
         if written == HOUSEHOLDS_XLSX_LIMIT:
             sheet.append([f"More than {HOUSEHOLDS_XLSX_LIMIT:,} households: download the CSV for the whole list."])
             break
-        sheet.append(row)
+        sheet.append(safe_row(row))
         written += 1
     out = io.BytesIO()
     workbook.save(out)

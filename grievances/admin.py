@@ -256,7 +256,7 @@ class GrievanceAdmin(GrievanceScopedAdmin):
         # Kept on one line: a number people read out (SAM-000123) in a narrow column.
         if not grievance.household_id:
             return "—"
-        return format_html('<span style="white-space:nowrap">{}</span>', grievance.household.number)
+        return format_html('<span class="spf-nowrap">{}</span>', grievance.household.number)
 
     @admin.display(description="programme", ordering="programme__code")
     def programme_code(self, grievance: Grievance) -> str:

@@ -253,11 +253,14 @@ def grievance_register(
 
 
 def _locked(grievance: Grievance) -> Grievance:
-    return (
+    """The grievance, locked for this step. Its `repeated` tells the caller whether the step recorded nothing."""
+    locked = (
         Grievance.objects.select_for_update(of=("self",))
         .select_related("programme", "household", "district")
         .get(pk=grievance.pk)
     )
+    locked.repeated = False
+    return locked
 
 
 def _move(grievance: Grievance, to_status: str, acting_user) -> str:
@@ -281,14 +284,26 @@ def _move(grievance: Grievance, to_status: str, acting_user) -> str:
 
 
 def _already_done(grievance: Grievance, idempotency_key: str) -> bool:
-    return bool(idempotency_key) and grievance.events.filter(idempotency_key=idempotency_key).exists()
+    grievance.repeated = bool(idempotency_key) and grievance.events.filter(idempotency_key=idempotency_key).exists()
+    return grievance.repeated
+
+
+def _already_there(grievance: Grievance, to_status: str, acting_user, *, same: bool = True) -> bool:
+    """The grievance already is where this step takes it, the same way (a second click, a retry without
+    its key, two officers at once): done, once, for someone who may act on it. A step that legitimately
+    repeats a status (reassigning to someone else) is `same=False` and goes on."""
+    if grievance.status != to_status or not same:
+        return False
+    _require_act(acting_user, grievance)
+    grievance.repeated = True
+    return True
 
 
 @transaction.atomic
 def grievance_acknowledge(*, acting_user, grievance: Grievance, note: str = "", idempotency_key: str = "") -> Grievance:
     """Acknowledged: the person gets the reference number to keep (the printable slip)."""
     grievance = _locked(grievance)
-    if _already_done(grievance, idempotency_key):
+    if _already_done(grievance, idempotency_key) or _already_there(grievance, S.ACKNOWLEDGED, acting_user):
         return grievance
     from_status = _move(grievance, S.ACKNOWLEDGED, acting_user)
     grievance.status, grievance.acknowledged_at = S.ACKNOWLEDGED, timezone.now()
@@ -316,7 +331,13 @@ def grievance_assign(
 ) -> Grievance:
     """Give it to an officer or an agency. A sensitive grievance only to a designated officer."""
     grievance = _locked(grievance)
-    if _already_done(grievance, idempotency_key):
+    same_assignee = (grievance.assigned_to_id, grievance.assigned_agency_id) == (
+        to_user.pk if to_user else None,
+        to_agency.pk if to_agency else None,
+    )
+    if _already_done(grievance, idempotency_key) or _already_there(
+        grievance, S.ASSIGNED, acting_user, same=same_assignee
+    ):
         return grievance
     from_status = _move(grievance, S.ASSIGNED, acting_user)
     if (to_user is None) == (to_agency is None):
@@ -358,7 +379,7 @@ def grievance_assign(
 @transaction.atomic
 def grievance_investigated(*, acting_user, grievance: Grievance, findings: str, idempotency_key: str = "") -> Grievance:
     grievance = _locked(grievance)
-    if _already_done(grievance, idempotency_key):
+    if _already_done(grievance, idempotency_key) or _already_there(grievance, S.INVESTIGATED, acting_user):
         return grievance
     from_status = _move(grievance, S.INVESTIGATED, acting_user)
     if not (findings or "").strip():
@@ -382,7 +403,9 @@ def grievance_escalate(
 ) -> Grievance:
     """To the district committee or the ministry, with why (also when the person does not accept a resolution)."""
     grievance = _locked(grievance)
-    if _already_done(grievance, idempotency_key):
+    if _already_done(grievance, idempotency_key) or _already_there(
+        grievance, S.ESCALATED, acting_user, same=grievance.escalated_to == to
+    ):
         return grievance
     from_status = _move(grievance, S.ESCALATED, acting_user)
     if to not in EscalationLevel.values:
@@ -414,7 +437,9 @@ def grievance_resolve(
     """Resolved, with the resolution in words. An eligibility appeal says whether it is upheld
     (an upheld one goes through `appeal_uphold`, which applies the corrections)."""
     grievance = _locked(grievance)
-    if _already_done(grievance, idempotency_key):
+    if _already_done(grievance, idempotency_key) or _already_there(
+        grievance, S.RESOLVED, acting_user, same=grievance.appeal_outcome == (appeal_outcome or "")
+    ):
         return grievance
     from_status = _move(grievance, S.RESOLVED, acting_user)
     if not (resolution or "").strip():
@@ -486,7 +511,9 @@ def appeal_uphold(
     from registry.services import household_update, member_update
 
     grievance = _locked(grievance)
-    if _already_done(grievance, idempotency_key):
+    if _already_done(grievance, idempotency_key) or _already_there(
+        grievance, S.RESOLVED, acting_user, same=grievance.appeal_outcome == AppealOutcome.UPHELD
+    ):
         return grievance
     from_status = _move(grievance, S.RESOLVED, acting_user)
     if grievance.category != GrievanceCategory.ELIGIBILITY or grievance.household_id is None:
@@ -538,7 +565,7 @@ def grievance_close(
     """Closed after the person was told the resolution; records whether they accepted it
     (one who does not, and wants to go further, is escalated instead)."""
     grievance = _locked(grievance)
-    if _already_done(grievance, idempotency_key):
+    if _already_done(grievance, idempotency_key) or _already_there(grievance, S.CLOSED, acting_user):
         return grievance
     from_status = _move(grievance, S.CLOSED, acting_user)
     grievance.status, grievance.closed_at, grievance.resolution_accepted = S.CLOSED, timezone.now(), bool(accepted)

@@ -619,7 +619,15 @@ def grievance_move(request: HttpRequest, number: str) -> HttpResponse:
         except ValidationError as problem:
             _errors_on_form(problem, form)
         else:
-            messages.success(request, f"Grievance {grievance.number}: {MOVE_DONE[move.key]}.")
+            if getattr(grievance, "repeated", False):
+                # A second click, or a colleague a moment earlier: done once, and the page says so.
+                messages.info(
+                    request,
+                    f"Grievance {grievance.number} is already {grievance.get_status_display().lower()}; "
+                    "nothing more was recorded.",
+                )
+            else:
+                messages.success(request, f"Grievance {grievance.number}: {MOVE_DONE[move.key]}.")
             return redirect(_safe_next(request, _grievance_url(grievance)))
     next_url = _safe_next(request, "")
     if next_url:

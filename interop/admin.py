@@ -771,12 +771,12 @@ class TransactionAdmin(MinistryOnly, admin.ModelAdmin):
         label = obj.get_status_display()
         if obj.status == Status.REJECTED:
             reason = obj.status_reason_code or "see the requests"
-            return format_html('<strong style="color:#b00020">{}</strong><br><small>{}</small>', label, reason)
+            return format_html('<strong class="spf-alert">{}</strong><br><small>{}</small>', label, reason)
         # The message was processed; its requests each have their own outcome.
         parts = []
         refused, waiting = getattr(obj, "refused_items", 0), getattr(obj, "waiting_items", 0)
         if refused:
-            parts.append(format_html('<span style="color:#b00020">{} of {} refused</span>', refused, obj.item_count))
+            parts.append(format_html('<span class="spf-alert">{} of {} refused</span>', refused, obj.item_count))
         if waiting:
             parts.append(format_html("{} of {} waiting", waiting, obj.item_count))
         if not parts:
@@ -789,7 +789,7 @@ class TransactionAdmin(MinistryOnly, admin.ModelAdmin):
             return "—"
         label = obj.get_callback_status_display()
         if obj.callback_status == CallbackStatus.FAILED:
-            return format_html('<strong style="color:#b00020">{}</strong>', label)
+            return format_html('<strong class="spf-alert">{}</strong>', label)
         return f"{label} ({obj.callback_attempts} tr{'y' if obj.callback_attempts == 1 else 'ies'})"
 
     @admin.display(description="took")
@@ -798,9 +798,7 @@ class TransactionAdmin(MinistryOnly, admin.ModelAdmin):
 
     @admin.display(description="header")
     def header_text(self, obj: Transaction) -> str:
-        return format_html(
-            "<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(obj.header, indent=2, ensure_ascii=False)
-        )
+        return format_html('<pre class="spf-pre-wrap">{}</pre>', json.dumps(obj.header, indent=2, ensure_ascii=False))
 
     @admin.display(description="message")
     def request_note(self, obj: Transaction) -> str:

@@ -43,7 +43,7 @@ from .models import (
     ReconciliationRow,
     enrolment_number,
 )
-from .payroll import cycle_totals_by_district, payroll_approve, payroll_generate
+from .payroll import cycle_totals_by_district, payroll_approve, payroll_generate_queue
 from .services import enrolment_transition
 
 # An enrolment's or a payment's inline history shows the latest events; the full
@@ -639,7 +639,9 @@ class PaymentCycleAdmin(PaymentsScopedAdmin):
 
     @admin.action(description="Generate (or top up) the payroll of the selected cycles", permissions=["payroll"])
     def generate_selected(self, request, queryset):
-        _payroll_step_selected(self, request, queryset, payroll_generate, "Payroll generated")
+        # Many cycles take longer than a request may: a worker generates each (its history says when).
+        queued = "Payroll generation queued (each cycle's history says when it is done)"
+        _payroll_step_selected(self, request, queryset, payroll_generate_queue, queued)
 
     @admin.action(
         description="Approve the payroll of the selected cycles (maker-checker: not those you generated)",

@@ -48,11 +48,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from functools import partial
 from pathlib import PurePath
 from typing import Any
 
-import openpyxl
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
@@ -76,6 +74,16 @@ from registry.models import (
 )
 from registry.selectors import _birth_closeness, member_duplicate_candidates, members_for
 from registry.services import DUPLICATE_CONFIRM_SCORE
+from registry.uploads import (
+    UploadRefused,
+    csv_delimiter,
+    csv_text,
+    open_workbook,
+    read_rows_safely,
+    read_upload,
+    upload_limit,
+)
+from spf.exports import safe_cell
 from spf.models import Role
 from spf.scope import district_ids_for
 
@@ -412,8 +420,8 @@ def _list_pays_money(programme: Programme, mapping: dict) -> bool:
 # --- reading a file -------------------------------------------------------------------------------
 
 
-class ListFileError(Exception):
-    """The file cannot be read as a table at all; the message is for a person."""
+# The file cannot be read as a table at all; the message (registry/uploads.py) names the file and the problem.
+ListFileError = UploadRefused
 
 
 @dataclass
@@ -424,42 +432,27 @@ class Table:
 
 
 def _open_table(content: bytes, file_name: str) -> Table:
+    """The file as a table, through the checks every upload passes (registry/uploads.py): size, encoding,
+    what the file really is, a zip bomb or entity expansion in a workbook. A problem that shows only
+    while the rows are read is UploadRefused from the rows."""
     suffix = PurePath(file_name).suffix.lower()
+    if len(content) > upload_limit():
+        raise UploadRefused(f"{file_name} is larger than the {upload_limit() // (1024 * 1024)} MB a list may be.")
     if suffix == ".xlsx":
-        try:
-            workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-            sheet = workbook.worksheets[0]
-            rows = sheet.iter_rows(values_only=True)
-            header = next(rows, None)
-        except Exception as problem:  # openpyxl raises many kinds for a damaged file
-            raise ListFileError(f"The file is not a readable Excel workbook ({problem}).") from problem
+        workbook = open_workbook(content, file_name=file_name)
+        sheet = workbook.worksheets[0]
+        rows = read_rows_safely(sheet.iter_rows(values_only=True), file_name=file_name)
+        header = next(rows, None)
         estimated = max(0, (sheet.max_row or 1) - 1)
         return Table(_header_names(header), enumerate(rows, start=2), estimated)
     if suffix == ".csv":
-        try:
-            if content[:2] in (b"\xff\xfe", b"\xfe\xff"):
-                # Excel's "Unicode text" save: UTF-16, columns separated by tabs.
-                text = content.decode("utf-16")
-            else:
-                text = content.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            try:
-                # Excel's plain "CSV" save on Windows.
-                text = content.decode("cp1252")
-            except UnicodeDecodeError as problem:
-                raise ListFileError("The file is not UTF-8 text; save it as 'CSV UTF-8'.") from problem
-        if "\x00" in text:
-            raise ListFileError("The file is not text: save the list as 'CSV UTF-8' or as an Excel workbook (.xlsx).")
-        first_line = text.split("\n", 1)[0]
-        try:
-            dialect = csv.Sniffer().sniff(first_line, delimiters=",;\t|")
-        except csv.Error:
-            dialect = csv.excel
-        reader = csv.reader(io.StringIO(text), dialect)
-        header = next(reader, None)
+        text = csv_text(content, file_name=file_name)
+        reader = csv.reader(io.StringIO(text), delimiter=csv_delimiter(text))
+        rows = read_rows_safely(reader, file_name=file_name, reader=reader)
+        header = next(rows, None)
         estimated = max(0, text.count("\n") - 1)
         return Table(
-            _header_names(header), ((number, tuple(cells)) for number, cells in enumerate(reader, start=2)), estimated
+            _header_names(header), ((number, tuple(cells)) for number, cells in enumerate(rows, start=2)), estimated
         )
     raise ListFileError("Upload the list as a .csv or .xlsx file (in Excel: Save As, Excel Workbook or CSV UTF-8).")
 
@@ -512,7 +505,10 @@ def beneficiary_list_upload(*, acting_user, programme: Programme, upload: Upload
         raise ValidationError(
             {"programme": [f"{programme.name} is {programme.get_status_display().lower()}: it enrols nobody."]}
         )
-    content = b"".join(upload.chunks())
+    try:
+        content = read_upload(upload)
+    except UploadRefused as refusal:
+        raise ValidationError({"file": [str(refusal)]}) from refusal
     digest = hashlib.sha256(content).hexdigest()
     existing = BeneficiaryList.objects.filter(programme=programme, file_sha256=digest).first()
     if existing is not None:
@@ -524,10 +520,13 @@ def beneficiary_list_upload(*, acting_user, programme: Programme, upload: Upload
     if not any(table.header):
         raise ValidationError({"file": ["The first row must name the columns (national ID, name, …)."]})
     sample = []
-    for _number, cells in _data_rows(table):
-        sample.append([_text(cell) for cell in cells[: len(table.header)]])
-        if len(sample) >= SAMPLE_ROWS:
-            break
+    try:
+        for _number, cells in _data_rows(table):
+            sample.append([_text(cell) for cell in cells[: len(table.header)]])
+            if len(sample) >= SAMPLE_ROWS:
+                break
+    except UploadRefused as problem:
+        raise ValidationError({"file": [str(problem)]}) from problem
     if not sample:
         raise ValidationError({"file": ["The file has column names but no rows."]})
     beneficiary_list = BeneficiaryList(
@@ -584,9 +583,11 @@ def beneficiary_list_start(
     if beneficiary_list.estimated_rows <= INLINE_ROW_LIMIT:
         beneficiary_list_run(list_id=beneficiary_list.pk)
     else:
+        from spf.outbox import job_queue
+
         from .tasks import beneficiary_list_run as run_task
 
-        transaction.on_commit(partial(run_task.delay, beneficiary_list.pk))
+        job_queue(task=run_task, args=[beneficiary_list.pk])
     beneficiary_list.refresh_from_db()
     return beneficiary_list
 
@@ -635,6 +636,8 @@ def beneficiary_list_run(*, list_id: int) -> BeneficiaryList | None:
             run.apply()
     except Exception as problem:  # noqa: BLE001 - any crash must leave the list failed and empty, never stuck
         logger.exception("Beneficiary list %s failed", list_id)
+        if isinstance(problem, ValidationError):
+            problem = " ".join(problem.messages)
         BeneficiaryRow.objects.filter(beneficiary_list_id=list_id).delete()
         BeneficiaryList.objects.filter(pk=list_id).update(
             status=L.FAILED,
@@ -707,6 +710,7 @@ class _ListRun:
         villages = self._villages()
         first_line_of: dict[tuple[str, str], int] = {}
         count = 0
+        # A file that breaks off half-way (damaged sheet XML) is UploadRefused here: the run fails, nothing written.
         for number, cells in _data_rows(table):
             row = self._row_from_cells(number, cells, villages)
             for key, value in (("national_id", row.national_id), ("beneficiary_number", row.external_reference)):
@@ -1838,13 +1842,6 @@ REPORT_COLUMNS = (
 )  # fmt: skip
 
 
-def _safe_cell(value: Any) -> Any:
-    """A cell a spreadsheet will not run as a formula."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
-
-
 def beneficiary_list_report_csv(*, user, beneficiary_list: BeneficiaryList) -> bytes:
     """Every row of the list the user may see, in the file's order: its state, why, and what it became."""
     buffer = io.StringIO()
@@ -1880,18 +1877,18 @@ def beneficiary_list_report_csv(*, user, beneficiary_list: BeneficiaryList) -> b
             [
                 line,
                 state,
-                _safe_cell(column),
-                _safe_cell(reason),
+                safe_cell(column),
+                safe_cell(reason),
                 method,
                 "" if score is None else f"{score:.3f}",
                 household or "",
                 f"E{enrolment_id:08d}" if enrolment_id else "",
-                _safe_cell(national_id),
-                _safe_cell(first),
-                _safe_cell(last),
+                safe_cell(national_id),
+                safe_cell(first),
+                safe_cell(last),
                 born.isoformat() if born else "",
                 village or "",
-                _safe_cell(reference),
+                safe_cell(reference),
                 f"{currency} {amount:.2f}" if amount is not None else "",
                 decided_by or "",
                 timezone.localtime(decided_at).strftime("%Y-%m-%d %H:%M") if decided_at else "",

@@ -143,7 +143,7 @@ def upload(request: HttpRequest) -> HttpResponse:
                     f"This file was already uploaded for {beneficiary_list.programme.name} on "
                     f"{beneficiary_list.uploaded_at:%d %b %Y} by {who}: nothing was changed.",
                 )
-                if beneficiary_list.status == BeneficiaryListStatus.UPLOADED:
+                if beneficiary_list.status == BeneficiaryListStatus.UPLOADED and _may_map(request, beneficiary_list):
                     return redirect("beneficiary_lists:mapping", pk=beneficiary_list.pk)
                 return redirect("beneficiary_lists:detail", pk=beneficiary_list.pk)
             return redirect("beneficiary_lists:mapping", pk=beneficiary_list.pk)
@@ -155,6 +155,12 @@ def upload(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _may_map(request: HttpRequest, beneficiary_list: BeneficiaryList) -> bool:
+    """The mapping page shows the file's first rows before any row is placed in a district: they may name
+    people of any district, so only whoever brought the file (or sees every district) maps it."""
+    return request.user.sees_every_district or beneficiary_list.uploaded_by_id == request.user.pk
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def mapping(request: HttpRequest, pk: int) -> HttpResponse:
@@ -163,6 +169,8 @@ def mapping(request: HttpRequest, pk: int) -> HttpResponse:
         raise PermissionDenied("You cannot work on this programme's lists.")
     if beneficiary_list.status not in (BeneficiaryListStatus.UPLOADED, BeneficiaryListStatus.FAILED):
         return redirect("beneficiary_lists:detail", pk=pk)
+    if not _may_map(request, beneficiary_list):
+        raise PermissionDenied("Only whoever uploaded this list, or ministry staff, can map its columns.")
     form = BeneficiaryMappingForm(request.POST or None, beneficiary_list=beneficiary_list)
     if request.method == "POST" and form.is_valid():
         try:
@@ -219,6 +227,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
             "states": _state_rows(beneficiary_list),
             "waiting": waiting,
             "can_manage": may_manage_beneficiary_lists(request.user, beneficiary_list.programme),
+            "can_map": _may_map(request, beneficiary_list),
             "mapped": [
                 (list_field.label, beneficiary_list.columns[beneficiary_list.mapping[list_field.key]])
                 for list_field in list_fields()

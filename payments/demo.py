@@ -13,9 +13,8 @@ few recent applications wait at each step of the work lists, and a few
 enrolments of households no longer eligible wait for a review.
 
 Deterministic: who is enrolled, how they are paid and what the provider
-reports are functions of the household number and the payment reference
-(`zlib.crc32`), and the cycles are fixed months after the registry demo's
-reference date. Idempotent: a household with any enrolment in the programme
+reports are functions of the household number and the cycle (`zlib.crc32`),
+and the cycles are fixed months after the registry demo's reference date. Idempotent: a household with any enrolment in the programme
 is not enrolled again, and a cycle that exists is not run again, so seeding
 twice adds nothing.
 
@@ -307,10 +306,16 @@ def _provider_file(cycle: PaymentCycle, exported: list[bytes]) -> bytes:
         for row in list(csv.reader(io.StringIO(content.decode("utf-8"))))[1:]
         if row and row[0] != "TOTAL"
     ]
-    # Which payments fail is a function of their references: ranked by a hash, the first few
-    # fail and the next few are not collected (at least one of each in a payroll of ten or more).
+    # Which payments fail is a function of whose they are (the household, the cycle, a reissue or
+    # not), not of their references, which carry ids another database numbers differently: ranked by
+    # a hash, the first few fail and the next few are not collected (at least one of each in a payroll
+    # of ten or more).
+    whose = {
+        reference: f"{number}:{cycle.period_start}:{'reissue' if reissue_of else ''}"
+        for reference, number, reissue_of in cycle.payments.values_list("reference", "household__number", "reissue_of")
+    }
     ranked = sorted(reference for reference, _amount in payments)
-    ranked.sort(key=lambda reference: zlib.crc32(f"provider:{reference}".encode()))
+    ranked.sort(key=lambda reference: (zlib.crc32(f"provider:{whose[reference]}".encode()), whose[reference]))
     share = max(1, len(ranked) * FAILED_PERCENT // 100) if len(ranked) >= 10 else 0
     failed = set(ranked[:share])
     unclaimed = set(ranked[share : share + max(share, len(ranked) * UNCLAIMED_PERCENT // 100)])
@@ -318,7 +323,7 @@ def _provider_file(cycle: PaymentCycle, exported: list[bytes]) -> bytes:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["reference", "status", "amount", "paid_at", "transaction_id"])
     for reference, amount in payments:
-        bucket = _bucket(reference, "provider")
+        bucket = _bucket(whose[reference], "provider")
         paid_on = cycle.period_start + datetime.timedelta(days=5 + bucket % 15)
         if reference in failed:
             writer.writerow([reference, "failed", "0", "", ""])
@@ -326,7 +331,9 @@ def _provider_file(cycle: PaymentCycle, exported: list[bytes]) -> bytes:
             writer.writerow([reference, "unclaimed", "0", "", ""])
         else:
             moment = datetime.datetime.combine(paid_on, datetime.time(10 + bucket % 6, bucket % 60))
-            writer.writerow([reference, "paid", amount, moment.isoformat(sep=" "), "TX" + _digits(reference, "tx", 9)])
+            writer.writerow(
+                [reference, "paid", amount, moment.isoformat(sep=" "), "TX" + _digits(whose[reference], "tx", 9)]
+            )
     return out.getvalue().encode("utf-8")
 
 
@@ -488,3 +495,87 @@ def demo_payments_ensure(*, password: str | None = None) -> DemoPaymentsReport:
             report.enrolments += _waiting_applications(programme=programme, rows=waiting, maker=maker, checker=checker)
     enrolments_flag_lost_eligibility()
     return report
+
+
+# Accepted demo referrals the agency enrols per district and programme (the last step of a referral:
+# enrolment closes it as completed). A few: the work lists, the household page and the dashboard's
+# coverage show the loop closed for every programme, not only the paying ones enrolled in bulk above.
+FROM_REFERRALS_PER_DISTRICT = 1
+REFERRAL_KEY = "demo:from-referral"
+
+
+def demo_enrolments_from_referrals(*, password: str | None = None) -> DemoPaymentsReport:
+    """Enrol, through the services, a few households whose demo referral to a programme was
+    accepted: applied from the referral and verified by the agency's officer, approved and activated by
+    its checker; activation completes the referral. The most recently accepted first (they were
+    accepted weeks ago and are enrolled now). Idempotent: a district and programme with an enrolment
+    applied under `REFERRAL_KEY` is left alone. The report counts the enrolments applied for and holds
+    the agencies' checkers."""
+    from referrals.models import Referral, ReferralEvent, ReferralStatus
+
+    report = DemoPaymentsReport()
+    # Every programme for households, paying or not: an in-kind programme's enrolment holds a place too.
+    programmes = [
+        p
+        for p in Programme.objects.filter(status=ProgrammeStatus.ACTIVE, current_version__isnull=False)
+        .select_related("agency")
+        .order_by("code")
+        if p.target_unit == TargetUnit.HOUSEHOLD
+    ]
+    if not programmes:
+        return report
+    agencies = {p.agency_id: p.agency for p in programmes}
+    checkers = {c.agency_id: c for c in demo_checkers_ensure(agencies=agencies.values(), password=password)}
+    report.users = list(checkers.values())
+    districts = Location.objects.filter(level=LocationLevel.DISTRICT, code__in=current_country().demo_districts)
+    for programme in programmes:
+        maker = User.objects.filter(username=f"officer_{programme.agency.code.lower()}").first()
+        checker = checkers[programme.agency_id]
+        if maker is None:
+            continue
+        for district in districts.order_by("code"):
+            done = Enrolment.objects.filter(
+                programme=programme, district=district, events__idempotency_key=REFERRAL_KEY
+            ).exists()
+            if done:
+                continue
+            accepted = (
+                Referral.objects.filter(
+                    programme=programme,
+                    district=district,
+                    status=ReferralStatus.ACCEPTED,
+                    member__isnull=True,
+                    pk__in=ReferralEvent.objects.filter(idempotency_key="demo:accepted").values("referral_id"),
+                )
+                .select_related("household", "household__village__parent")
+                .order_by("-sent_at", "-pk")[:FROM_REFERRALS_PER_DISTRICT]
+            )
+            for referral in accepted:
+                report.enrolments += _enrol_from_referral(referral, programme=programme, maker=maker, checker=checker)
+    return report
+
+
+@transaction.atomic
+def _enrol_from_referral(referral, *, programme: Programme, maker: User, checker: User) -> int:
+    household = referral.household
+    ward = household.village.parent.name if household.village.parent else ""
+    try:
+        enrolment = enrolment_apply(
+            acting_user=maker,
+            household=household,
+            programme=programme,
+            referral=referral,
+            source=EnrolmentSource.REFERRAL,
+            reason=f"From referral {referral.number}, accepted after the agency's visit.",
+            idempotency_key=REFERRAL_KEY,
+            **_payment_details(household.number, ward),
+        )
+    except ValidationError:
+        return 0  # already enrolled by other means: the referral stays accepted
+    enrolment = enrolment_transition(enrolment=enrolment, to_status=E.VERIFIED, acting_user=maker)
+    try:
+        enrolment = enrolment_transition(enrolment=enrolment, to_status=E.APPROVED, acting_user=checker)
+    except ValidationError:
+        return 1  # no place left, or the amount lacks information: it waits, verified
+    enrolment_transition(enrolment=enrolment, to_status=E.ACTIVE, acting_user=checker)
+    return 1

@@ -17,11 +17,12 @@ from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
 from programmes.models import BenefitFrequency, Programme, ProgrammeDistrict, ProgrammeStatus
 from spf.models import Role
+from spf.running import RunningJob, job_claim, job_is_orphaned
 
 from .amounts import benefit_amounts_sql
 from .models import (
@@ -426,11 +427,15 @@ def _budget_problems(cycle: PaymentCycle) -> list[str]:
 
 @transaction.atomic
 def payroll_approve(*, acting_user, cycle: PaymentCycle, idempotency_key: str = "") -> PaymentCycle:
-    """Approve a generated payroll: someone other than whoever generated it, within every district's budget."""
+    """Approve a generated payroll: someone other than whoever generated it, within every district's budget.
+
+    An approved payroll asked to be approved again (a double click, two checkers at once) is
+    returned as it is, `repeated`: approved once, by whoever came first."""
     cycle = _lock_cycle(cycle)
     _require(acting_user, cycle.programme, "approve a payroll")
-    if cycle.status == C.APPROVED and cycle.approved_by_id == acting_user.pk:
-        return cycle  # the same approval sent twice (a double click)
+    cycle.repeated = cycle.status == C.APPROVED
+    if cycle.repeated:
+        return cycle
     if cycle.status != C.GENERATED:
         raise ValidationError(
             {
@@ -489,6 +494,11 @@ def payment_file(*, cycle: PaymentCycle, channel: str) -> tuple[str, bytes, int,
     then a control line: TOTAL, the number of payments, their sum, and the
     SHA-256 of the lines above it, so the provider can check nothing was lost
     or changed on the way.
+
+    Cells are written as they are, not through spf.exports.safe_cell: the file is
+    read field by field by the provider's system, not opened as a report, a wallet
+    number may rightly start with "+", and a quote added to a name or a number
+    would pay someone else (docs/payments.md).
     """
     if channel not in FILE_LAYOUTS:
         raise ValidationError({"channel": [f"Channel must be one of {', '.join(FILE_LAYOUTS)}."]})
@@ -541,6 +551,99 @@ def payroll_export(*, acting_user, cycle: PaymentCycle, channel: str) -> tuple[s
     return name, content
 
 
+# --- generating in the background (the admin's action over many cycles) --------------------------------------
+
+# A request is a cycle event, written with its outbox job; it is answered by the next of these after it.
+GENERATION_QUEUED = "generation_queued"
+GENERATION_REFUSED = "generation_refused"
+GENERATION_ANSWERED = ("generated", "regenerated", GENERATION_REFUSED)
+# A request this old, unanswered, that no worker is generating and whose job does not wait in the outbox
+# lost its worker or its message: it is queued again. Generating 200,000 payments takes about 10 s
+# (docs/benchmarks.md); ten minutes is far beyond a generation still under way or waiting its turn.
+PAYROLL_REQUEST_LOST_AFTER = datetime.timedelta(minutes=10)
+
+
+def _unanswered(requests):
+    answered = CycleEvent.objects.filter(cycle=OuterRef("cycle"), action__in=GENERATION_ANSWERED, pk__gt=OuterRef("pk"))
+    return requests.filter(action=GENERATION_QUEUED).exclude(Exists(answered))
+
+
+@transaction.atomic
+def payroll_generate_queue(*, acting_user, cycle: PaymentCycle) -> CycleEvent:
+    """Have a worker generate the payroll: checked now as `payroll_generate` would, done by `payroll_generate_queued`.
+
+    Returns the request (a cycle event: who asked, when). A request still unanswered is returned as it is:
+    asking twice queues one generation.
+    """
+    from spf.outbox import job_queue
+
+    from .tasks import payroll_generate_cycle
+
+    cycle = _lock_cycle(cycle)
+    _require(acting_user, cycle.programme, "generate a payroll")
+    if cycle.status not in (C.CREATED, C.GENERATED):
+        raise ValidationError(
+            {
+                "status": [
+                    f"The payroll of {cycle} is {cycle.get_status_display().lower()}: it can no longer be generated."
+                ]
+            }
+        )
+    waiting = _unanswered(cycle.events.all()).order_by("pk").first()
+    if waiting is not None:
+        return waiting
+    request = CycleEvent.objects.create(cycle=cycle, action=GENERATION_QUEUED, actor=acting_user)
+    job_queue(task=payroll_generate_cycle, args=[cycle.pk, request.pk])
+    return request
+
+
+def payroll_generate_queued(*, cycle_id: int, request_id: int) -> str:
+    """A worker answers a request of `payroll_generate_queue`; safe to run twice, says what it did.
+
+    A request already answered (generated since, by this or by hand, or refused) is left alone. The
+    generation is one transaction: a worker killed during it leaves nothing, and the request unanswered
+    for the message to come back (Redis's visibility timeout) or `payroll_requests_resume` to queue it.
+    """
+    with job_claim(RunningJob.PAYROLL_GENERATION, cycle_id) as claimed:
+        if not claimed:
+            return "skipped: another worker is generating this payroll"
+        with transaction.atomic():
+            cycle = PaymentCycle.objects.select_for_update(of=("self",)).filter(pk=cycle_id).first()
+            request = CycleEvent.objects.select_related("actor").filter(pk=request_id, cycle_id=cycle_id).first()
+            if cycle is None or request is None:
+                return "skipped: no such request"
+            if not _unanswered(CycleEvent.objects.filter(pk=request_id)).exists():
+                return "skipped: already answered"
+            try:
+                report = payroll_generate(acting_user=request.actor, cycle=cycle)
+            except (ValidationError, PermissionDenied) as problem:
+                why = "; ".join(problem.messages) if isinstance(problem, ValidationError) else str(problem)
+                _event(cycle, GENERATION_REFUSED, request.actor, request=request_id, reason=why)
+                return f"refused: {why}"
+    return f"generated: {report.payment_count} payments"
+
+
+def payroll_requests_resume(*, now: datetime.datetime | None = None) -> list[int]:
+    """Queue again the requests that lost their worker or their message; returns their ids (docs/operations.md)."""
+    from spf.outbox import job_is_waiting, job_queue
+
+    from .tasks import payroll_generate_cycle
+
+    now = now or timezone.now()
+    requests = _unanswered(CycleEvent.objects.all()).filter(
+        at__lt=now - PAYROLL_REQUEST_LOST_AFTER, cycle__status__in=(C.CREATED, C.GENERATED)
+    )
+    lost = []
+    for request_id, cycle_id in requests.order_by("pk").values_list("pk", "cycle_id"):
+        if not job_is_orphaned(RunningJob.PAYROLL_GENERATION, cycle_id):
+            continue
+        if job_is_waiting(task=payroll_generate_cycle, args=[cycle_id, request_id]):
+            continue
+        job_queue(task=payroll_generate_cycle, args=[cycle_id, request_id])
+        lost.append(request_id)
+    return lost
+
+
 __all__ = [
     "CYCLE_MONTHS",
     "FILE_LAYOUTS",
@@ -553,4 +656,7 @@ __all__ = [
     "payroll_approve",
     "payroll_export",
     "payroll_generate",
+    "payroll_generate_queue",
+    "payroll_generate_queued",
+    "payroll_requests_resume",
 ]

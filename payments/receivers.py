@@ -7,6 +7,8 @@ from programmes.signals import eligibility_changed
 
 @receiver(eligibility_changed)
 def flag_enrolments_for_review(sender, **kwargs):
+    from spf.outbox import job_queue
+
     from .tasks import enrolments_flag_review
 
-    enrolments_flag_review.delay()
+    job_queue(task=enrolments_flag_review)

@@ -56,6 +56,9 @@ from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from registry.uploads import UploadRefused, csv_text, open_workbook, read_rows_safely, read_upload, upload_limit
+from spf.exports import safe_cell
+
 from .models import (
     CycleEvent,
     CycleStatus,
@@ -176,30 +179,28 @@ def _file_error(message: str) -> ValidationError:
 
 
 def _table(file_name: str, content: bytes) -> tuple[list, Iterator[tuple[int, tuple]]]:
-    """The header row and the rows as (line number as the user sees it, cells)."""
+    """The header row and the rows as (line number as the user sees it, cells), through the checks every
+    upload passes (registry/uploads.py). A problem that shows only while the rows are read is UploadRefused
+    from the rows."""
     suffix = PurePath(file_name or "").suffix.lower()
-    if suffix == ".xlsx" or content[:4] == b"PK\x03\x04":
-        import openpyxl
-
-        try:
-            workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-            rows = workbook.worksheets[0].iter_rows(values_only=True)
-            header = next(rows, None)
-        except Exception as problem:  # openpyxl raises many kinds for a damaged file
-            raise _file_error(f"{file_name} is not a readable Excel workbook ({problem}).") from problem
-        return list(header or ()), enumerate(rows, start=2)
-    if suffix not in (".csv", ".txt", ""):
-        raise _file_error(f"{file_name}: send the provider's file as CSV (.csv) or Excel (.xlsx).")
     try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # Excel's plain "CSV" save on Windows.
-        text = content.decode("cp1252", errors="replace")
-    first_line = text.split("\n", 1)[0]
-    delimiter = max((",", ";", "\t", "|"), key=first_line.count)
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    header = next(reader, None)
-    return list(header or ()), ((reader.line_num, tuple(cells)) for cells in reader)
+        if len(content) > upload_limit():
+            raise UploadRefused(f"{file_name} is larger than the {upload_limit() // (1024 * 1024)} MB a file may be.")
+        if suffix == ".xlsx" or content[:4] == b"PK\x03\x04":
+            workbook = open_workbook(content, file_name=file_name)
+            rows = read_rows_safely(workbook.worksheets[0].iter_rows(values_only=True), file_name=file_name)
+            header = next(rows, None)
+            return list(header or ()), enumerate(rows, start=2)
+        if suffix not in (".csv", ".txt", ""):
+            raise UploadRefused(f"{file_name}: send the provider's file as CSV (.csv) or Excel (.xlsx).")
+        text = csv_text(content, file_name=file_name)
+        delimiter = max((",", ";", "\t", "|"), key=text.split("\n", 1)[0].count)
+        reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+        rows = read_rows_safely(reader, file_name=file_name, reader=reader)
+        header = next(rows, None)
+    except UploadRefused as refusal:
+        raise _file_error(str(refusal)) from refusal
+    return list(header or ()), ((reader.line_num, tuple(cells)) for cells in rows)
 
 
 def _header_key(cell: Any) -> str:
@@ -353,6 +354,14 @@ class _RowReader:
         )
 
 
+def reconciliation_upload_content(upload) -> bytes:
+    """The uploaded provider's file; past the upload limit it is refused on "file" without being read."""
+    try:
+        return read_upload(upload)
+    except UploadRefused as refusal:
+        raise _file_error(str(refusal)) from refusal
+
+
 def reconciliation_file_read(*, file_name: str, content: bytes) -> tuple[list[FileRow], dict[str, str]]:
     """Every row of the provider's file, read and checked cell by cell (nothing is looked up),
     and each column's name as the file spells it.
@@ -369,8 +378,8 @@ def reconciliation_file_read(*, file_name: str, content: bytes) -> tuple[list[Fi
             for line, cells in rows
             if any(cell is not None and str(cell).strip() for cell in cells)  # blank lines are not rows
         ]
-    except csv.Error as problem:  # a stray quote or a NUL byte: the file itself is damaged
-        raise _file_error(f"{file_name} is not a readable CSV file ({problem}).") from problem
+    except UploadRefused as problem:  # the file broke off half-way: nothing of it is applied
+        raise _file_error(str(problem)) from problem
     if not read:
         raise _file_error(f"{file_name} has a header but no rows.")
     return read, reader.names
@@ -797,13 +806,6 @@ REPORT_COLUMNS = (
 )
 
 
-def _safe_cell(value: str) -> str:
-    """A cell a spreadsheet will not run as a formula (the cells come from the provider's file)."""
-    if value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def reconciliation_report_csv(*, reconciliation: Reconciliation) -> bytes:
     """One line per row of the file, in the file's order: what it said, its outcome and why."""
     out = io.StringIO()
@@ -820,7 +822,7 @@ def reconciliation_report_csv(*, reconciliation: Reconciliation) -> bytes:
         "message",
     )
     for line, *cells, outcome, message in rows.iterator(chunk_size=REPORT_CHUNK):
-        writer.writerow([line, *(_safe_cell(cell) for cell in cells), outcome, _safe_cell(message)])
+        writer.writerow([line, *(safe_cell(cell) for cell in cells), outcome, safe_cell(message)])
     return out.getvalue().encode("utf-8")
 
 

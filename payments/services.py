@@ -340,7 +340,10 @@ def enrolment_transition(
     exit: the agency or ministry staff. The approver must be someone other than
     whoever applied or verified; approval sets the amount from the formula and
     is refused when the district's capacity or budget would be exceeded. The
-    same `idempotency_key` twice returns the enrolment unchanged.
+    same `idempotency_key` twice returns the enrolment unchanged; so does a move
+    to the status it already has (a second click, two checkers at once), for
+    someone who may make that move. The returned enrolment's `repeated` says
+    whether this call recorded nothing.
     """
     enrolment = (
         Enrolment.objects.select_for_update(of=("self",))
@@ -349,6 +352,7 @@ def enrolment_transition(
         )
         .get(pk=enrolment.pk)
     )
+    enrolment.repeated = True
     idempotency_key = (idempotency_key or "").strip()[:100]
     if idempotency_key and enrolment.events.filter(idempotency_key=idempotency_key).exists():
         return enrolment
@@ -356,6 +360,13 @@ def enrolment_transition(
         raise ValidationError(
             {"status": [f"'{to_status}' is not an enrolment status; use one of {', '.join(E.values)}."]}
         )
+    if to_status == enrolment.status:
+        if to_status == E.VERIFIED:
+            _require_window_or_programme(acting_user, enrolment, "verify an enrolment")
+        else:
+            _require_programme(acting_user, enrolment, f"mark an enrolment {E(to_status).label.lower()}")
+        return enrolment
+    enrolment.repeated = False
     allowed = TRANSITIONS[enrolment.status]
     if to_status not in allowed:
         where = ", ".join(E(s).label.lower() for s in allowed) or "nowhere: it has exited"

@@ -18,3 +18,19 @@ def beneficiary_list_run(list_id: int) -> str:
 
     beneficiary_list = run(list_id=list_id)
     return beneficiary_list.status if beneficiary_list is not None else "skipped: not waiting to run"
+
+
+@shared_task(acks_late=True)
+def payroll_generate_cycle(cycle_id: int, request_id: int) -> str:
+    """Generate a cycle's payroll as asked (the admin's action); a request already answered is left alone."""
+    from .payroll import payroll_generate_queued
+
+    return payroll_generate_queued(cycle_id=cycle_id, request_id=request_id)
+
+
+@shared_task(acks_late=True)
+def payroll_requests_resume() -> list[int]:
+    """Beat, every five minutes, and each worker as it connects: payroll requests whose worker died are queued again."""
+    from .payroll import payroll_requests_resume as resume
+
+    return resume()

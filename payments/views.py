@@ -337,6 +337,10 @@ def enrolment_move(request: HttpRequest, number: str) -> HttpResponse:
             show_service_errors(problem, form)
         else:
             words = enrolment.get_status_display().lower()
+            if getattr(enrolment, "repeated", False):
+                # A second click, or a colleague a moment earlier: done once, and the page says so.
+                messages.info(request, f"Enrolment {enrolment.number} is already {words}; nothing more was recorded.")
+                return redirect(_safe_next(request, _enrolment_url(enrolment)))
             if enrolment.status == E.APPROVED and enrolment.amount is not None:
                 words += f" at {enrolment.currency} {enrolment.amount:,.2f} a payment"
             messages.success(request, f"Enrolment {enrolment.number}: {words}.")
@@ -597,7 +601,14 @@ def _cycle_action(request: HttpRequest, pk: int, call, success) -> HttpResponse:
     except ValidationError as problem:
         cycle = _cycle_or_404(request, pk)
         return _cycle_page(request, cycle, errors=_problem_texts(problem), status=400)
-    messages.success(request, success(result))
+    if getattr(result, "repeated", False):
+        # An approval sent twice, or a colleague's a moment earlier: done once, and the page says so.
+        messages.info(
+            request,
+            f"The payroll of {result} is already {result.get_status_display().lower()}; nothing more was recorded.",
+        )
+    else:
+        messages.success(request, success(result))
     return redirect("payments:cycle", pk=cycle.pk)
 
 
@@ -683,7 +694,7 @@ def cycle_export(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def cycle_reconcile(request: HttpRequest, pk: int) -> HttpResponse:
     """Upload the provider's reconciliation file: every row ends applied, unchanged or rejected with why."""
-    from .reconciliation import reconciliation_import
+    from .reconciliation import reconciliation_import, reconciliation_upload_content
 
     cycle = _cycle_or_404(request, pk)
     form = ReconciliationUploadForm(request.POST, request.FILES)
@@ -692,7 +703,7 @@ def cycle_reconcile(request: HttpRequest, pk: int) -> HttpResponse:
     upload = form.cleaned_data["file"]
     try:
         reconciliation = reconciliation_import(
-            acting_user=request.user, cycle=cycle, file_name=upload.name, content=upload.read()
+            acting_user=request.user, cycle=cycle, file_name=upload.name, content=reconciliation_upload_content(upload)
         )
     except PermissionDenied as refusal:
         form.add_error(None, str(refusal))

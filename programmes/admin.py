@@ -31,6 +31,7 @@ from registry.admin import (
 )
 from registry.countries import current_country
 from spf.admin import MinistryRoleAccess, NotFoundOutsideScope
+from spf.outbox import job_queue
 from spf.scope import scope_to_user
 
 from . import tasks
@@ -70,10 +71,11 @@ class MinistryManagedAdmin(MinistryRoleAccess, admin.ModelAdmin):
         return False
 
 
+@transaction.atomic
 def queue_recompute(*, acting_user, programme: Programme, reason: str) -> RecomputeRun:
     """A bulk re-assessment of one programme, queued once the run row is committed."""
     run = recompute_run_create(acting_user=acting_user, programme=programme, reason=reason)
-    transaction.on_commit(lambda: tasks.recompute_run_execute.delay(run.pk))
+    job_queue(task=tasks.recompute_run_execute, args=[run.pk])
     return run
 
 
@@ -684,13 +686,14 @@ class RecomputeRunAdmin(NotFoundOutsideScope, MinistryManagedAdmin):
             ):
                 refused.append(f"{what}: only an active programme with a rule is assessed")
                 continue
-            again = recompute_run_create(
-                acting_user=request.user,
-                programme=programme,
-                district=run.district,
-                reason=f"again, requested in the admin (was: {run.reason or 'no reason given'})"[:255],
-            )
-            transaction.on_commit(lambda run_id=again.pk: tasks.recompute_run_execute.delay(run_id))
+            with transaction.atomic():
+                again = recompute_run_create(
+                    acting_user=request.user,
+                    programme=programme,
+                    district=run.district,
+                    reason=f"again, requested in the admin (was: {run.reason or 'no reason given'})"[:255],
+                )
+                job_queue(task=tasks.recompute_run_execute, args=[again.pk])
             queued.append(what)
         if queued:
             self.message_user(request, f"Queued again: {', '.join(queued)}.", messages.SUCCESS)

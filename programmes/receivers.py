@@ -14,6 +14,10 @@ HOUSEHOLDS_PER_TASK = 50
 
 @receiver(households_changed)
 def reassess_changed_households(sender, household_ids, district_ids=(), **kwargs):
+    from django.db import transaction
+
+    from spf.outbox import job_queue
+
     from .models import RecomputeRun
     from .tasks import recompute_households, recompute_run_execute
 
@@ -24,8 +28,9 @@ def reassess_changed_households(sender, household_ids, district_ids=(), **kwargs
             Household.objects.filter(pk__in=household_ids).values_list("district_id", flat=True).distinct()
         )
         for district_id in sorted(districts):
-            run = RecomputeRun.objects.create(district_id=district_id, reason="registry changed in bulk")
-            recompute_run_execute.delay(run.pk)
+            with transaction.atomic():
+                run = RecomputeRun.objects.create(district_id=district_id, reason="registry changed in bulk")
+                job_queue(task=recompute_run_execute, args=[run.pk])
         return
     for start in range(0, len(household_ids), HOUSEHOLDS_PER_TASK):
-        recompute_households.delay(household_ids[start : start + HOUSEHOLDS_PER_TASK])
+        job_queue(task=recompute_households, args=[household_ids[start : start + HOUSEHOLDS_PER_TASK]])

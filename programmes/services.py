@@ -20,6 +20,7 @@ from django.db.models import F, FilteredRelation, Q
 from django.utils import timezone
 
 from registry.models import Household, HouseholdStatus, Location, LocationLevel
+from spf.running import RunningJob, job_claim, job_is_orphaned, orphans_detectable
 
 from .models import (
     EligibilityChange,
@@ -129,16 +130,50 @@ def rule_version_restore(*, acting_user, version: RuleVersion) -> RuleVersion:
 
 
 def _recompute_after_commit(*, programme_id: int | None, reason: str, acting_user=None) -> None:
+    from spf.outbox import job_queue
+
     from .tasks import recompute_run_execute
 
     run = RecomputeRun.objects.create(programme_id=programme_id, reason=reason, started_by=acting_user)
-    transaction.on_commit(lambda: recompute_run_execute.delay(run.pk))
+    job_queue(task=recompute_run_execute, args=[run.pk])
 
 
 def recompute_run_create(
     *, acting_user=None, programme: Programme | None = None, district: Location | None = None, reason: str = ""
 ) -> RecomputeRun:
     return RecomputeRun.objects.create(programme=programme, district=district, reason=reason, started_by=acting_user)
+
+
+# A pending run this old whose job neither waits in the outbox nor was taken up was lost with the broker's
+# data (a Redis restarted without its append-only file): it is queued again. Far longer than a run waits
+# behind a busy queue, so a run merely waiting is not queued twice (which would be harmless, only wasteful).
+RECOMPUTE_PENDING_LOST_AFTER = datetime.timedelta(minutes=30)
+
+
+def recompute_runs_resume(*, now: datetime.datetime | None = None) -> list[int]:
+    """Queue again the runs nobody would carry out otherwise; returns their ids (docs/operations.md).
+
+    A run marked running whose lock nobody holds lost its worker; a pending run older than
+    RECOMPUTE_PENDING_LOST_AFTER with no job waiting in the outbox lost its message. Beat runs this every
+    five minutes, and each worker as it connects to the broker.
+    """
+    from spf.outbox import job_is_waiting, job_queue
+
+    from .tasks import recompute_run_execute as task
+
+    if not orphans_detectable():
+        return []
+    now = now or timezone.now()
+    running = RecomputeRun.objects.filter(status=RecomputeStatus.RUNNING).values_list("pk", flat=True)
+    lost = [run_id for run_id in running if job_is_orphaned(RunningJob.RECOMPUTE_RUN, run_id)]
+    pending = RecomputeRun.objects.filter(
+        status=RecomputeStatus.PENDING, created_at__lt=now - RECOMPUTE_PENDING_LOST_AFTER
+    ).values_list("pk", flat=True)
+    lost += [run_id for run_id in pending if not job_is_waiting(task=task, args=[run_id])]
+    for run_id in lost:
+        logger.warning("Recompute run %s has no worker and no queued job: queued again", run_id)
+        job_queue(task=task, args=[run_id])
+    return lost
 
 
 # --- one household ---------------------------------------------------------------
@@ -542,17 +577,37 @@ def _steps_by_range(steps: list[tuple[Programme, int, int, int]]):
 
 
 def recompute_run_execute(*, run_id: int, reference_date: datetime.date | None = None, progress=None) -> RecomputeRun:
-    """Carry out a bulk run step by step; safe to call twice (a run that is not pending is left alone)."""
+    """Carry out a bulk run step by step; safe to call twice.
+
+    A run that is finished, or that another worker is carrying out (it holds the run's lock), is left alone.
+    A run marked running whose lock nobody holds lost its worker (killed, crashed): it is taken up again from
+    its first step. Each step is one transaction that writes only differences, so the steps done before the
+    worker died find nothing left to change, and nothing is written twice.
+    """
+    with job_claim(RunningJob.RECOMPUTE_RUN, run_id) as claimed:
+        if not claimed:
+            return RecomputeRun.objects.filter(pk=run_id).first()
+        return _recompute_run_carry_out(run_id=run_id, reference_date=reference_date, progress=progress)
+
+
+def _recompute_run_carry_out(*, run_id: int, reference_date: datetime.date | None, progress) -> RecomputeRun:
     reference_date = reference_date or timezone.localdate()
     with transaction.atomic():
         run = RecomputeRun.objects.select_for_update().filter(pk=run_id).first()
         if run is None:
             logger.warning("Recompute run %s does not exist (deleted, or from another database)", run_id)
             return None
-        if run.status != RecomputeStatus.PENDING:
+        if run.status == RecomputeStatus.RUNNING and orphans_detectable():
+            # We hold its lock, so no other worker runs it: the one that marked it running is gone.
+            logger.warning("Recompute run %s lost its worker; taking it up again from its first step", run_id)
+            run.done_steps = run.households_assessed = 0
+            run.message = f"Taken up again at {timezone.localtime():%Y-%m-%d %H:%M} after its worker stopped."
+            run.save(update_fields=["done_steps", "households_assessed", "message"])
+        elif run.status != RecomputeStatus.PENDING:
             return run
-        run.status, run.started_at = RecomputeStatus.RUNNING, timezone.now()
-        run.save(update_fields=["status", "started_at"])
+        else:
+            run.status, run.started_at = RecomputeStatus.RUNNING, timezone.now()
+            run.save(update_fields=["status", "started_at"])
     try:
         steps = recompute_plan(programme=run.programme, district=run.district)
         RecomputeRun.objects.filter(pk=run.pk).update(total_steps=len(steps))

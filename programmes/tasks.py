@@ -1,7 +1,10 @@
 """Celery tasks: thin, by id, safe to run twice."""
 
 from celery import shared_task
+from django.db import transaction
 from django.utils import timezone
+
+from spf.outbox import job_queue
 
 from .models import RecomputeRun, RecomputeStatus
 from .signals import eligibility_changed
@@ -51,6 +54,15 @@ def recompute_everything_nightly() -> int:
         created_at__date=timezone.localdate(),
     ).exists():
         return 0
-    run = RecomputeRun.objects.create(reason="nightly")
-    recompute_run_execute.delay(run.pk)
+    with transaction.atomic():
+        run = RecomputeRun.objects.create(reason="nightly")
+        job_queue(task=recompute_run_execute, args=[run.pk])
     return run.pk
+
+
+@shared_task(acks_late=True)
+def recompute_runs_resume() -> list[int]:
+    """Beat, every five minutes, and each worker as it connects: runs whose worker died are queued again."""
+    from .services import recompute_runs_resume as resume
+
+    return resume()

@@ -386,9 +386,12 @@ def delivery_retry(*, delivery_id: int, acting_user) -> Delivery:
 
 
 def _send_later(delivery_id: int) -> None:
+    """After commit: send now if the broker answers; if it is down the row waits for the deliveries sweep."""
+    from spf.outbox import send_if_broker_answers
+
     from .tasks import delivery_send
 
-    delivery_send.delay(delivery_id)
+    send_if_broker_answers(task=delivery_send, args=[delivery_id])
 
 
 __all__ = [

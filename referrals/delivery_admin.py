@@ -94,7 +94,7 @@ class DeliveryAdmin(DeliveryScopedAdmin):
     def status_badge(self, delivery: Delivery) -> str:
         # Failed rows need a person: they stand out in the list.
         if delivery.status == DeliveryStatus.FAILED:
-            return format_html('<strong style="color:#b00020">{}</strong>', delivery.get_status_display())
+            return format_html('<strong class="spf-alert">{}</strong>', delivery.get_status_display())
         return delivery.get_status_display()
 
     @admin.display(description="last error")

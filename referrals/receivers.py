@@ -11,6 +11,8 @@ from programmes.signals import eligibility_changed
 
 @receiver(eligibility_changed)
 def sweep_changes_into_referrals(sender, **kwargs):
+    from spf.outbox import job_queue
+
     from .tasks import auto_referrals_sweep
 
-    auto_referrals_sweep.delay()
+    job_queue(task=auto_referrals_sweep)

@@ -153,9 +153,12 @@ def _queue_delivery(referral: Referral, event: ReferralEvent) -> Delivery | None
 
 
 def _send_later(delivery_id: int) -> None:
+    """After commit: send now if the broker answers; if it is down the row waits for the deliveries sweep."""
+    from spf.outbox import send_if_broker_answers
+
     from .tasks import delivery_send
 
-    delivery_send.delay(delivery_id)
+    send_if_broker_answers(task=delivery_send, args=[delivery_id])
 
 
 def _record(
@@ -283,7 +286,10 @@ def referral_transition(
 
     `acting_user` is a person or an agency's service user; None is the system
     (beat jobs). The same `idempotency_key` twice returns the referral as the
-    first call left it and records nothing more.
+    first call left it and records nothing more. So does a move to the status
+    the referral already has (a second click, a retry, two officers at once),
+    for someone who may make that move: it is done, once. The returned
+    referral's `repeated` says whether this call recorded nothing.
     """
     referral = (
         Referral.objects.select_for_update(of=("self",))
@@ -292,6 +298,7 @@ def referral_transition(
         )
         .get(pk=referral.pk)
     )
+    referral.repeated = True
     idempotency_key = (idempotency_key or "").strip()[:100]
     if idempotency_key and referral.events.filter(idempotency_key=idempotency_key).exists():
         return referral
@@ -299,6 +306,12 @@ def referral_transition(
         raise ValidationError(
             {"status": [f"'{to_status}' is not a referral status; use one of {', '.join(S.values)}."]}
         )
+    if to_status == referral.status:
+        _check_may_move(referral, to_status, acting_user)
+        if agency is not None and agency.pk != referral.agency_id:
+            raise PermissionDenied(f"Referral {referral.number} belongs to another agency.")
+        return referral
+    referral.repeated = False
     allowed = TRANSITIONS[referral.status]
     if to_status not in allowed:
         where = ", ".join(S(s).label.lower() for s in allowed) or "nowhere: it is closed"

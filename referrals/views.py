@@ -271,7 +271,15 @@ def referral_move(request: HttpRequest, number: str) -> HttpResponse:
             _errors_on_form(problem, form)
             status = 400
         else:
-            messages.success(request, f"Referral {referral.number}: {referral.get_status_display().lower()}.")
+            if getattr(referral, "repeated", False):
+                # A second click, or a colleague a moment earlier: done once, and the page says so.
+                messages.info(
+                    request,
+                    f"Referral {referral.number} is already {referral.get_status_display().lower()}; "
+                    "nothing more was recorded.",
+                )
+            else:
+                messages.success(request, f"Referral {referral.number}: {referral.get_status_display().lower()}.")
             return redirect(_safe_next(request, _referral_url(referral)))
     else:
         status = 400

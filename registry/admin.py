@@ -103,7 +103,7 @@ class DistrictScopedAdmin(NotFoundOutsideScope, ReadOnlyAdminMixin, MinistryRole
 
 def nowrap(text: str) -> str:
     """A number or phone people read out (SAM-000123, 0977 123456) kept on one line in a narrow list column."""
-    return format_html('<span style="white-space:nowrap">{}</span>', text) if text else "—"
+    return format_html('<span class="spf-nowrap">{}</span>', text) if text else "—"
 
 
 def _front_desk_link(household: Household) -> str:

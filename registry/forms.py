@@ -6,6 +6,7 @@ The rules (which village, which ID, who may head a household) live in
 """
 
 import datetime
+import uuid
 from itertools import groupby
 
 from django import forms
@@ -145,9 +146,14 @@ class HouseholdForm(AttributesMixin, forms.Form):
     duplicates_confirmed = forms.BooleanField(
         label="None of these is the same person — register anyway", required=False
     )
+    # The page's one-time token: the same form sent twice (a double click, the browser sending it
+    # again after a slow answer or a "try again" page) registers the household once.
+    submission_token = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, villages, attribute_definitions=None, **kwargs):
         super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("submission_token", uuid.uuid4())
         self.fields["village"].queryset = villages
         self.fields["phone"].help_text = f"For example {current_country().phone_example}"
         self.fields["phone"].widget.attrs.update(type="tel", autocomplete="off")
@@ -165,6 +171,7 @@ class HouseholdForm(AttributesMixin, forms.Form):
             "gps_longitude": data["gps_longitude"],
             "attributes": self.attribute_values(),
             "duplicates_confirmed": data["duplicates_confirmed"],
+            "submission_token": data["submission_token"],
         }
 
 

@@ -51,6 +51,8 @@ from django.db import connection, models, transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
+from spf.exports import safe_cell, safe_row
+from spf.outbox import job_queue
 from spf.scope import user_may_see_district
 
 from . import names
@@ -84,6 +86,16 @@ from .services import (
     allocate_household_numbers,
 )
 from .signals import announce_households_changed
+from .uploads import (
+    UploadRefused,
+    check_stored_size,
+    csv_delimiter,
+    csv_text,
+    open_workbook,
+    read_rows_safely,
+    sniff_refusal,
+    upload_limit,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -112,8 +124,8 @@ HELP_SHEET = "Columns"
 FINISHED_STATUSES = (ImportStatus.DONE, ImportStatus.REJECTED, ImportStatus.FAILED)
 
 
-class ImportFileError(Exception):
-    """The file cannot be read as a table at all."""
+# The file cannot be read as a table at all (registry/uploads.py says why, naming the file).
+ImportFileError = UploadRefused
 
 
 @contextmanager
@@ -303,8 +315,11 @@ def import_template_csv(*, acting_user) -> bytes:
     writer.writerow(["# Rows starting with # and rows whose household_ref starts with EXAMPLE are not imported."])
     writer.writerow(["# column", "level", "required", "meaning", "allowed values"])
     for column in columns:
+        # Attribute labels and allowed values are written by ministry staff: never a formula in a spreadsheet.
         writer.writerow(
-            [f"# {column.name}", column.level, "yes" if column.required else "no", column.meaning, column.allowed]
+            safe_row(
+                [f"# {column.name}", column.level, "yes" if column.required else "no", column.meaning, column.allowed]
+            )
         )
     # Excel opens UTF-8 CSV correctly only with the byte-order mark.
     return buffer.getvalue().encode("utf-8-sig")
@@ -333,7 +348,7 @@ def import_template_xlsx(*, acting_user) -> bytes:
         cell.font = bold
     for column in columns:
         help_sheet.append(
-            [column.name, column.level, "yes" if column.required else "no", column.meaning, column.allowed]
+            safe_row([column.name, column.level, "yes" if column.required else "no", column.meaning, column.allowed])
         )
     help_sheet.append([])
     help_sheet.append([f"Rows whose household_ref starts with {EXAMPLE_REF_PREFIX} are not imported."])
@@ -364,16 +379,25 @@ def import_submit(*, acting_user, upload: UploadedFile, mode: str) -> ImportJob:
     if not acting_user.can_edit_registry:
         raise PermissionDenied("Your role cannot change the registry.")
     errors = {}
-    if PurePath(upload.name or "").suffix.lower() not in FILE_EXTENSIONS:
+    name = PurePath(upload.name or "").name
+    if PurePath(name).suffix.lower() not in FILE_EXTENSIONS:
         errors["file"] = ["Upload the filled template as a .csv or .xlsx file."]
+    else:
+        # What can be told at once is told on the upload page; the rest of the file's checks run in the job.
+        try:
+            check_stored_size(upload, file_name=name)
+            sniff_refusal(upload, file_name=name)
+        except UploadRefused as refusal:
+            errors["file"] = [str(refusal)]
     if mode not in ImportMode.values:
         errors["mode"] = [f"Choose one of: {', '.join(ImportMode.values)}."]
     if errors:
         raise ValidationError(errors)
     job = ImportJob(original_name=PurePath(upload.name).name[:255], mode=mode, created_by=acting_user)
     job.uploaded_file.save(PurePath(upload.name).name, upload, save=False)
-    job.save()
-    transaction.on_commit(partial(import_run.delay, job.pk))
+    with transaction.atomic():
+        job.save()
+        job_queue(task=import_run, args=[job.pk])
     return job
 
 
@@ -427,33 +451,31 @@ def _rejection_message(plan: "ImportPlan", job: ImportJob) -> str:
 
 
 def _open_table(job: ImportJob) -> tuple[list[str], Iterator[tuple[int, tuple]], int]:
-    """The header, the rows as (row number as the user sees it, cells), and a row count for progress."""
-    suffix = PurePath(job.original_name).suffix.lower()
+    """The header, the rows as (row number as the user sees it, cells), and a row count for progress.
+
+    UploadRefused (registry/uploads.py) for a file that cannot be read, naming the file and the problem,
+    also when the problem shows only while the rows are read.
+    """
+    name = job.original_name
+    suffix = PurePath(name).suffix.lower()
+    check_stored_size(job.uploaded_file, file_name=name)
     if suffix == ".xlsx":
-        try:
-            workbook = openpyxl.load_workbook(job.uploaded_file.open("rb"), read_only=True, data_only=True)
-        except Exception as problem:  # openpyxl raises many kinds for a damaged file
-            raise ImportFileError(f"The file is not a readable Excel workbook ({problem}).") from problem
+        with job.uploaded_file.open("rb") as handle:
+            workbook = open_workbook(handle.read(), file_name=name)
         sheet = workbook[DATA_SHEET] if DATA_SHEET in workbook.sheetnames else workbook.worksheets[0]
-        rows = sheet.iter_rows(values_only=True)
+        rows = read_rows_safely(sheet.iter_rows(values_only=True), file_name=name)
         header = next(rows, None)
         expected = max(0, (sheet.max_row or 1) - 1)
         return _header_names(header), ((number, cells) for number, cells in enumerate(rows, start=2)), expected
     if suffix == ".csv":
-        content = job.uploaded_file.open("rb").read()
-        try:
-            text = content.decode("utf-8-sig")
-        except UnicodeDecodeError as problem:
-            try:
-                # Excel's plain "CSV" save on Windows.
-                text = content.decode("cp1252")
-            except UnicodeDecodeError:
-                raise ImportFileError("The file is not UTF-8 text; save it as 'CSV UTF-8'.") from problem
-        del content
+        with job.uploaded_file.open("rb") as handle:
+            text = csv_text(handle.read(upload_limit() + 1), file_name=name)
         expected = max(0, text.count("\n") - 1)
-        reader = csv.reader(io.StringIO(text))
-        header = next(reader, None)
-        return _header_names(header), ((number, tuple(cells)) for number, cells in enumerate(reader, start=2)), expected
+        reader = csv.reader(io.StringIO(text), delimiter=csv_delimiter(text))
+        del text
+        rows = read_rows_safely(reader, file_name=name, reader=reader)
+        header = next(rows, None)
+        return _header_names(header), ((number, tuple(cells)) for number, cells in enumerate(rows, start=2)), expected
     raise ImportFileError("Upload the filled template as a .csv or .xlsx file.")
 
 
@@ -641,7 +663,14 @@ class _RowProblems:
 def import_validate(*, job: ImportJob) -> ImportPlan:
     """Check every row of the job's file; nothing is written except the job's progress."""
     with _cyclic_gc_paused():
-        return _validate(job)
+        try:
+            return _validate(job)
+        except UploadRefused as problem:
+            # The file broke off while its rows were read (damaged sheet XML, a CSV field past the limit):
+            # the whole file is refused, whatever its first rows said.
+            plan = ImportPlan(file_problem=True)
+            _RowProblems(plan).add(None, "file", str(problem))
+            return plan
 
 
 def _validate(job: ImportJob) -> ImportPlan:
@@ -1737,20 +1766,13 @@ def _write_history_sql(*, job: ImportJob, drafts: list[HouseholdDraft]) -> None:
 # --- reports -----------------------------------------------------------------------------------
 
 
-def _safe_cell(value: Any) -> Any:
-    """A cell a spreadsheet will not run as a formula."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
-
-
 def import_error_report_csv(*, job: ImportJob) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["row", "column", "problem"])
     for error in job.errors:
         writer.writerow(
-            [error["row"] if error["row"] is not None else "", _safe_cell(error["field"]), _safe_cell(error["problem"])]
+            [error["row"] if error["row"] is not None else "", safe_cell(error["field"]), safe_cell(error["problem"])]
         )
     return buffer.getvalue()
 
@@ -1763,11 +1785,11 @@ def import_duplicate_report_csv(*, job: ImportJob) -> str:
         writer.writerow(
             [
                 entry["row"],
-                _safe_cell(entry["name"]),
-                _safe_cell(entry["member"]),
+                safe_cell(entry["name"]),
+                safe_cell(entry["member"]),
                 entry["household_number"],
                 entry["score"],
-                _safe_cell("; ".join(entry["reasons"])),
+                safe_cell("; ".join(entry["reasons"])),
             ]
         )
     return buffer.getvalue()

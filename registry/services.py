@@ -6,6 +6,7 @@ saves a household or member directly.
 """
 
 import datetime
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -14,6 +15,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from spf.idempotency.services import AlreadySubmitted, submission_claim, submission_record
 from spf.scope import user_may_see_district
 
 from . import names
@@ -69,6 +71,15 @@ MEMBER_EVENT_FIELDS = ("status", "status_date")
 # planted near-duplicates: every one scores above it, distinct people with a
 # common surname in the same village score below.
 DUPLICATE_CONFIRM_SCORE = 0.75
+
+
+class AlreadyRegistered(Exception):
+    """The registration form was sent before (a double click, a browser sending it again): `household` is
+    what the first sending registered."""
+
+    def __init__(self, household: Household):
+        self.household = household
+        super().__init__(f"Household {household.number} was registered by this form already.")
 
 
 class DuplicateSuspected(Exception):
@@ -334,6 +345,7 @@ def household_register(
     registration_date: datetime.date | None = None,
     attributes: dict | None = None,
     duplicates_confirmed: bool = False,
+    submission_token: uuid.UUID | None = None,
 ) -> Household:
     """Register a household and its members in one go.
 
@@ -341,6 +353,12 @@ def household_register(
     none is marked). Raises ValidationError with field names (`members.<i>.<field>`
     for members) or DuplicateSuspected when a member is probably already
     registered and the officer has not confirmed.
+
+    `submission_token` is the registration form's one-time token: the same form
+    sent again (a double click, a retry, at the same moment or later) raises
+    AlreadyRegistered with the household the first sending registered, and
+    registers nothing. It is about the same submission, not the same person: the
+    duplicate check is for a person registered before by another form.
     """
     from .selectors import member_duplicate_candidates
 
@@ -348,6 +366,15 @@ def household_register(
     if village.level != LocationLevel.VILLAGE:
         raise ValidationError({"village": ["Choose a village, not a ward or district."]})
     _require_district(acting_user, village.district)
+    # First: a copy of this form in flight waits here until the first copy is done.
+    try:
+        submission = submission_claim(token=submission_token, acting_user=acting_user, action="household_register")
+    except AlreadySubmitted as done:
+        earlier = done.submission
+        household = Household.objects.filter(pk=earlier.object_id).first() if earlier.object_id else None
+        if household is None or earlier.user_id != getattr(acting_user, "pk", None):
+            raise ValidationError("This form was sent already. Open the registration page again to register.") from None
+        raise AlreadyRegistered(household) from None
     errors: dict[str, list[str]] = {}
     if not members:
         errors["members"] = ["A household needs at least one member."]
@@ -438,6 +465,7 @@ def household_register(
             member=member,
             changes=_changes({}, {**_snapshot(member, MEMBER_FIELDS), "attributes": member.attributes}),
         )
+    submission_record(submission, created=household)
     return household
 
 

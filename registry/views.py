@@ -161,6 +161,12 @@ def household_new(request: HttpRequest) -> HttpResponse:
                 show_service_errors(problem, form, members=member_forms, formset=formset)
             except services.DuplicateSuspected as suspected:
                 duplicates = suspected.candidates
+            except services.AlreadyRegistered as done:
+                messages.info(
+                    request,
+                    f"This form was already sent: household {done.household.number} is registered, once. Here it is.",
+                )
+                return redirect(_household_url(done.household))
             else:
                 messages.success(request, f"Household {household.number} is registered.")
                 return redirect(_household_url(household))

@@ -323,3 +323,8 @@ class LogEntryAdmin(admin.ModelAdmin):
     @admin.display(description="what was done")
     def change_message_text(self, entry: LogEntry) -> str:
         return entry.get_change_message() or "—"
+
+
+# Log-in lockouts (django-axes), and the task outbox (queued background jobs): their own modules,
+# registered with the rest of the spf admin.
+from . import lockout_admin, outbox_admin  # noqa: E402, F401

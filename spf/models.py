@@ -1,7 +1,8 @@
-"""Users and their roles; the districts each user may see."""
+"""Users and their roles; the districts each user may see; the outbox of background jobs."""
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 
 
 class Role(models.TextChoices):
@@ -39,3 +40,42 @@ class User(AbstractUser):
     @property
     def can_edit_registry(self) -> bool:
         return self.is_superuser or self.role in (Role.FRONT_DESK, Role.MINISTRY)
+
+
+class OutboxJob(models.Model):
+    """A background job for the workers, written in the same transaction as the change that needs it.
+
+    After that transaction commits the job is published to the broker (Redis) and stamped `sent_at`.
+    If the broker is down the row stays pending and the user's request is not affected; the sweep
+    (`spf.outbox.outbox_flush`: beat every minute, each worker as it connects to the broker, `manage.py
+    outbox_flush`) publishes it when the broker is back. See docs/operations.md.
+    """
+
+    task = models.CharField(max_length=200, help_text="The Celery task's name.")
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the broker took it; empty while it waits to be published."
+    )
+    attempts = models.PositiveIntegerField(default=0, help_text="Tries at publishing it.")
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, help_text="Why the last try failed (the broker's error).")
+
+    class Meta:
+        verbose_name = "outbox job"
+        ordering = ["-id"]
+        indexes = [
+            # The sweep's and the health check's question, "what waits, oldest first?": a small index
+            # over the pending rows only, however many sent ones are kept.
+            models.Index(fields=["id"], condition=models.Q(sent_at__isnull=True), name="outbox_job_pending"),
+            # Sent rows are purged by age.
+            models.Index(fields=["sent_at"], name="outbox_job_sent_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task} {self.args}" + ("" if self.sent_at else " (waiting)")
+
+    @property
+    def is_pending(self) -> bool:
+        return self.sent_at is None

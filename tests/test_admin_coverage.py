@@ -29,7 +29,7 @@ from referrals.services import referral_attachment_add, referral_create
 from referrals.tests.makers import make_agency, make_programme
 from registry.models import AttributeDefinition, AttributeEntity, AttributeType, ChangeEntry, ImportJob
 from registry.tests.factories import UserFactory
-from spf.models import Role, User
+from spf.models import OutboxJob, Role, User
 
 # The apps whose every model must be in the admin, and say how it is scoped.
 PROJECT_APPS = ("spf", "registry", "programmes", "referrals", "payments")
@@ -105,6 +105,7 @@ NOT_SCOPED = {
     "programmes.programme": "the catalogue of programmes, public (where each runs is scoped: programmedistrict)",
     "programmes.ruleversion": "the programmes' published rules",
     "referrals.eligibilitysweep": "a job's watermark: one number, no district",
+    "spf.outboxjob": "a queued background job: a task's name and record ids, no personal data, no district",
 }
 
 # The marker of the other district's rows in any page: its household numbers.
@@ -208,6 +209,10 @@ def world(settings, tmp_path, samfya, lunga, samfya_village, lunga_village, samf
             account_number=f"09770000{household.pk:02d}",
         )
     EligibilitySweep.objects.create(name="auto_referrals", last_change_id=0)
+    # A job queued while the broker was down, still waiting in the outbox.
+    OutboxJob.objects.create(
+        task="programmes.tasks.recompute_households", args=[[households[lunga].pk]], last_error="Connection refused"
+    )
 
     from payments.reconciliation import reconciliation_import
 

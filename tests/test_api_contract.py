@@ -7,6 +7,7 @@ import re
 import pytest
 from django.contrib.staticfiles import finders
 from django.core.management import call_command
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from registry.services import MemberInput, household_register
@@ -122,6 +123,42 @@ def test_404_for_a_household_outside_the_district(lunga_officer, household):
 def test_404_for_an_unknown_api_address_is_json(officer_client, path):
     # Answered by spf.urls' handler404 (DEBUG is False, as in production).
     assert_error_shape(officer_client.get(path), 404, "not_found")
+
+
+def test_a_post_to_an_unknown_api_address_is_404_not_a_csrf_refusal(samfya_officer):
+    # Found by the API fuzz test: /api/v1/grievances/type/close/ answered 403 "CSRF check failed".
+    client = APIClient(enforce_csrf_checks=True)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=samfya_officer).key}")
+
+    assert_error_shape(client.post("/api/v1/grievances/type/close/", {}), 404, "not_found")
+
+
+def test_a_page_that_is_not_a_page_number_is_400_naming_page(officer_client, household):
+    # Found by the API fuzz test: ?page=false answered 404 "Invalid page.", a status the schema did not give.
+    for page in ("false", "0", "-3"):
+        error = assert_error_shape(officer_client.get(HOUSEHOLDS, {"page": page}), 400, "validation_error")
+        assert list(error["fields"]) == ["page"]
+    assert_error_shape(officer_client.get(HOUSEHOLDS, {"page": 99}), 404, "not_found")
+    assert officer_client.get(HOUSEHOLDS, {"page": "last"}).status_code == 200
+
+
+def test_a_body_over_the_memory_limit_is_400_in_the_error_shape(officer_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+
+    response = officer_client.generic(
+        "POST", HOUSEHOLDS, '{"address": "' + "x" * 2048 + '"}', content_type="application/json"
+    )
+
+    error = assert_error_shape(response, 400, "bad_request")
+    assert "larger than" in error["message"]
+
+
+def test_every_list_documents_the_errors_of_its_filters_and_pages(officer_client):
+    paths = officer_client.get("/api/schema/", {"format": "json"}).json()["paths"]
+
+    for path in ("/api/v1/households/", "/api/v1/referrals/", "/api/v1/payments/", "/api/v1/grievances/"):
+        assert {"200", "400", "401", "404"} <= set(paths[path]["get"]["responses"]), path
+    assert "401" not in paths["/api/v1/auth/token/"]["post"]["responses"]
 
 
 def test_an_unknown_page_outside_the_api_stays_html(officer_client):

@@ -491,7 +491,11 @@ class GrievanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         description="The file as uploaded, for whoever may read the grievance.",
         request=None,
         responses={
-            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="The file."),
+            # The documents a grievance takes (PDF, JPG, PNG), each as its own type.
+            **{
+                (200, media_type): OpenApiResponse(OpenApiTypes.BINARY, description="The file.")
+                for media_type in ("application/pdf", "image/jpeg", "image/png", "application/octet-stream")
+            },
             404: WRITE_ERRORS[404],
         },
         filters=False,

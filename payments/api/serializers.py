@@ -342,7 +342,9 @@ class DistrictTotalsSerializer(serializers.Serializer):
 
 class CycleEventSerializer(serializers.ModelSerializer):
     action = serializers.CharField(
-        read_only=True, help_text="created, generated, regenerated, reissued, approved, exported, reconciled, closed."
+        read_only=True,
+        help_text="created, generation_queued, generated, regenerated, generation_refused, reissued, approved, "
+        "exported, reconciled, closed.",
     )
     actor = _username("actor")
     detail = serializers.DictField(read_only=True, help_text="What it came to: counts, totals, the file's SHA-256.")

@@ -27,6 +27,7 @@ from referrals.models import Referral
 from referrals.selectors import referral_for_number
 from registry.api.views import ERROR_RESPONSE
 from registry.selectors import households_for
+from registry.uploads import UploadRefused, check_request_size
 from spf.models import Role
 
 from ..models import (
@@ -523,15 +524,22 @@ class PaymentCycleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         parser_classes=[MultiPartParser, FormParser],
     )
     def reconcile(self, request, pk=None):
-        from ..reconciliation import reconciliation_import
+        from ..reconciliation import reconciliation_import, reconciliation_upload_content
 
         cycle = self.get_object()
+        try:
+            check_request_size(request)  # before the body is read
+        except UploadRefused as refusal:
+            raise ValidationError({"file": [str(refusal)]}) from refusal
         serializer = ReconcileSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["file"]
         with payment_service_errors():
             reconciliation = reconciliation_import(
-                acting_user=request.user, cycle=cycle, file_name=upload.name, content=upload.read()
+                acting_user=request.user,
+                cycle=cycle,
+                file_name=upload.name,
+                content=reconciliation_upload_content(upload),
             )
         reconciliation = reconciliations_for(request.user).select_related("uploaded_by").get(pk=reconciliation.pk)
         return Response(

@@ -164,6 +164,10 @@ def cycle_event_words(event) -> str:
         if detail.get("without_amount"):
             extras.append(f"{detail['without_amount']} left out for missing information")
         return words + (f" ({', '.join(extras)})" if extras else "")
+    if action == "generation_queued":
+        return "Payroll generation asked for: a worker generates it"
+    if action == "generation_refused":
+        return f"Payroll generation refused: {detail.get('reason', '')}"
     if action == "reissued":
         return (
             f"{detail.get('count', 0)} failed or unclaimed payment{'s' if detail.get('count', 0) != 1 else ''} reissued"

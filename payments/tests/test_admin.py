@@ -193,14 +193,33 @@ def test_the_verify_action_names_what_the_state_machine_refuses(client, maker, e
     assert any("status:" in message and "it can go to" in message for message in messages), messages
 
 
-def test_the_cycle_actions_generate_and_approve_with_maker_checker(client, maker, checker, programme, enrolled):
+@pytest.fixture
+def tasks_run_in_process():
+    """Queued jobs run in the test's process, after commit, even when a broker is configured."""
+    from spf.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
+def test_the_cycle_actions_generate_and_approve_with_maker_checker(
+    client, maker, checker, programme, enrolled, tasks_run_in_process, django_capture_on_commit_callbacks
+):
     cycle = payment_cycle_create(acting_user=maker, programme=programme, period_start=first_of_month())
 
-    assert any(
-        "Payroll generated" in m for m in run_action(client, staff(maker), "paymentcycle", "generate_selected", [cycle])
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        said = run_action(client, staff(maker), "paymentcycle", "generate_selected", [cycle])
+    assert any("Payroll generation queued" in m for m in said), said
     cycle.refresh_from_db()
     assert (cycle.status, cycle.payment_count, cycle.generated_by) == (CycleStatus.GENERATED, 2, maker)
+    # The request and its answer are in the cycle's history: who asked, then the generation done for them.
+    assert list(cycle.events.values_list("action", "actor")) == [
+        ("created", maker.pk),
+        ("generation_queued", maker.pk),
+        ("generated", maker.pk),
+    ]
 
     refused = run_action(client, staff(maker), "paymentcycle", "approve_selected", [cycle])
     assert any("Maker-checker" in message for message in refused), refused

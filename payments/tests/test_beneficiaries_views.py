@@ -130,6 +130,30 @@ def test_another_districts_window_sees_no_rows_of_the_list(
     assert response.status_code == 404
 
 
+def test_only_the_uploader_reads_the_first_rows_of_a_list_not_yet_mapped(
+    client, samfya_officer, lunga_officer, samfya_village, maker, programme, ministry_user
+):
+    client.force_login(maker)
+    rows = [["222222/22/2", "Kondwani", "Lungu", "", "", samfya_village.code, "SCT-6", "mobile", "0977000006"]]
+    beneficiary_list, _ = _upload(client, programme, rows)
+    mapping = reverse("beneficiary_lists:mapping", args=[beneficiary_list.pk])
+    detail = reverse("beneficiary_lists:detail", args=[beneficiary_list.pk])
+    assert "Kondwani" in client.get(mapping).content.decode()
+    assert "Map the columns" in client.get(detail).content.decode()
+
+    # The rows are in no district yet: a window officer of either district must not read them.
+    for officer in (lunga_officer, samfya_officer):
+        client.force_login(officer)
+        assert "Map the columns" not in client.get(detail).content.decode()
+        response = client.get(mapping)
+        assert response.status_code == 403 and "Kondwani" not in response.content.decode()
+        assert _confirm(client, beneficiary_list).status_code == 403
+    beneficiary_list.refresh_from_db()
+    assert beneficiary_list.status == BeneficiaryListStatus.UPLOADED
+    client.force_login(ministry_user)
+    assert "Kondwani" in client.get(mapping).content.decode()
+
+
 def test_another_agencys_officer_cannot_open_the_list(client, samfya, lunga, samfya_village, maker, programme):
     from .makers import make_agency, make_officer
 

@@ -110,6 +110,10 @@ class ReferralEventSerializer(serializers.ModelSerializer):
     agency = serializers.CharField(
         source="agency.code", read_only=True, allow_null=True, default=None, help_text="Set when the agency acted."
     )
+    # Empty unless the event is a rejection: a choice field here would leave "" out of the schema's enum.
+    rejection_reason = serializers.CharField(
+        read_only=True, help_text=f"Set when rejected: {_values(RejectionReason.choices)}."
+    )
 
     class Meta:
         model = ReferralEvent

@@ -182,9 +182,15 @@ def test_the_same_idempotency_key_twice_answers_the_same_and_records_once(
     assert ReferralEvent.objects.filter(referral=referral, to_status=S.REJECTED).count() == 1
     event = ReferralEvent.objects.get(referral=referral, to_status=S.REJECTED)
     assert (event.idempotency_key, event.rejection_reason) == ("mcdss-7781", "capacity_full")
-    # A new key is a new request: the referral is closed, so it is refused.
+    # A new key asking for the status it already has: it is rejected, once, and the answer says so (200).
     third = client.post(transition_url(referral), update, format="json", HTTP_IDEMPOTENCY_KEY="mcdss-7782")
-    assert third.status_code == 400 and "closed" in third.json()["error"]["fields"]["status"][0]
+    assert third.status_code == 200 and third.json()["status"] == "rejected"
+    assert ReferralEvent.objects.filter(referral=referral, to_status=S.REJECTED).count() == 1
+    # A new key asking for another move: the referral is closed, so it is refused.
+    fourth = client.post(
+        transition_url(referral), {"status": "accepted"}, format="json", HTTP_IDEMPOTENCY_KEY="mcdss-7783"
+    )
+    assert fourth.status_code == 400 and "closed" in fourth.json()["error"]["fields"]["status"][0]
 
 
 def test_an_illegal_move_says_where_the_referral_can_go(samfya_officer, mcdss_system, household, cash):

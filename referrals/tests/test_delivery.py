@@ -256,7 +256,16 @@ def test_a_retried_update_after_a_later_one_does_not_move_the_referral_back(refe
 def test_a_new_key_for_an_illegal_move_is_refused(referral, agency_system):
     referral_transition(referral=referral, to_status=S.RECEIVED, acting_user=agency_system, idempotency_key="k-1")
     with pytest.raises(ValidationError, match="it can go to"):
-        referral_transition(referral=referral, to_status=S.RECEIVED, acting_user=agency_system, idempotency_key="k-9")
+        referral_transition(referral=referral, to_status=S.COMPLETED, acting_user=agency_system, idempotency_key="k-9")
+
+
+def test_a_new_key_for_the_status_the_referral_has_records_nothing(referral, agency_system):
+    referral_transition(referral=referral, to_status=S.RECEIVED, acting_user=agency_system, idempotency_key="k-1")
+    again = referral_transition(
+        referral=referral, to_status=S.RECEIVED, acting_user=agency_system, idempotency_key="k-9"
+    )
+    assert again.repeated and again.status == S.RECEIVED
+    assert referral.events.filter(to_status=S.RECEIVED).count() == 1
 
 
 def test_a_malformed_webhook_url_is_a_logged_failure_not_a_crash(delivery, agency):

@@ -61,15 +61,25 @@ def _in_rank_order(queryset: QuerySet, ranked_ids: list[int]) -> QuerySet:
     return queryset.filter(pk__in=ranked_ids).order_by(rank)
 
 
+# No one is this old: an age filter beyond it is a typo, and its date of birth would fall before year 1.
+AGE_FILTER_LIMIT = 150
+
+
 class _PersonFilters(django_filters.FilterSet):
     """Filters on a person (sex, age, disability) shared by both lists."""
 
     sex = django_filters.ChoiceFilter(choices=Sex.choices, method="_person", help_text="F or M.")
     age_min = django_filters.NumberFilter(
-        min_value=0, method="_person", help_text="Aged at least this many years today (from the date of birth)."
+        min_value=0,
+        max_value=AGE_FILTER_LIMIT,
+        method="_person",
+        help_text="Aged at least this many years today (from the date of birth).",
     )
     age_max = django_filters.NumberFilter(
-        min_value=0, method="_person", help_text="Aged at most this many years today (from the date of birth)."
+        min_value=0,
+        max_value=AGE_FILTER_LIMIT,
+        method="_person",
+        help_text="Aged at most this many years today (from the date of birth).",
     )
     disability = django_filters.BooleanFilter(
         method="_person",

@@ -147,6 +147,17 @@ def test_age_is_counted_from_the_date_of_birth_today(samfya_officer, samfya_vill
     assert ages == {"Agnes": 65, "Esther": 64, "Nobody": None}
 
 
+def test_an_age_no_one_reaches_is_a_bad_filter_not_a_crash(samfya_officer):
+    # Found by the API fuzz test: age_min=2100 asked for a date of birth before year 1 (a 500).
+    client = client_for(samfya_officer)
+
+    for url in (HOUSEHOLDS, INDIVIDUALS):
+        response = client.get(url, {"age_min": 2100})
+        assert response.status_code == 400, response.content
+        assert list(response.json()["error"]["fields"]) == ["age_min"]
+        assert client.get(url, {"age_max": "2.4e16"}).json()["error"]["fields"].keys() == {"age_max"}
+
+
 def test_household_search_finds_a_name_spelt_another_way(samfya_officer, samfya_village):
     mwansa = register(samfya_officer, samfya_village, person("Mary", "Mwansa"))
     register(samfya_officer, samfya_village, person("Joseph", "Tembo", sex="M"))

@@ -3,9 +3,11 @@
 {"error": {"code": "validation_error", "message": "...", "fields": {"field": ["problem"]}}}
 """
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.views import exception_handler
 
@@ -61,6 +63,7 @@ def api_exception_handler(exc, context):
     return response
 
 
+@csrf_exempt  # an address that does not exist is a 404 for every method, not a refused CSRF token
 def not_found(request, exception=None):
     """Django's 404 page for people; the API's error shape for API clients."""
     from django.http import JsonResponse
@@ -71,10 +74,36 @@ def not_found(request, exception=None):
     return page_not_found(request, exception)
 
 
+def bad_request(request, exception=None):
+    """A request Django refuses before any view (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, too many fields):
+    the API's error shape for API clients, Django's 400 page for people."""
+    from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+    from django.http import JsonResponse
+    from django.views.defaults import bad_request as html_bad_request
+
+    if not request.path.startswith("/api/"):
+        return html_bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        size = f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit // 1024} kB"
+        message = f"The request is larger than the {size} a request may be (files excepted)."
+    elif isinstance(exception, TooManyFieldsSent):
+        message = "The request has more fields than a request may have."
+    else:
+        message = "The request is not valid."
+    return JsonResponse({"error": {"code": "bad_request", "message": message, "fields": {}}}, status=400)
+
+
 def server_error(request):
     from django.http import JsonResponse
     from django.views.defaults import server_error as html_server_error
 
+    from spf.database_outage import outage_response_for_current_exception
+
+    # The database away while middleware loaded the session (outside any view): 503, try again.
+    outage = outage_response_for_current_exception(request)
+    if outage is not None:
+        return outage
     if request.path.startswith("/api/"):
         return JsonResponse(
             {"error": {"code": "server_error", "message": "The server could not complete the request.", "fields": {}}},

@@ -3,11 +3,15 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from payments.demo import demo_payments_ensure
+from dashboard.summaries import summaries_refresh_district
+from grievances.demo import demo_grievances_ensure
+from payments.demo import demo_enrolments_from_referrals, demo_payments_ensure
 from programmes.demo import demo_catalogue_ensure, demo_eligibility_compute
+from referrals.demo import demo_referrals_ensure
 from referrals.services import referrals_from_eligibility
 from registry.countries import current_country
 from registry.demo import CHUNK_SIZE, demo_locations_ensure, population_seed
+from registry.models import Location, LocationLevel
 from spf.demo import demo_logins, demo_programme_officers_ensure, demo_users_ensure, front_desk_by_district
 
 
@@ -87,6 +91,26 @@ class Command(BaseCommand):
             payments = payments or demo_payments_ensure(password=settings.DEMO_PASSWORD)
             self.stdout.write(payments.words())
             users += payments.users
+            # The last months of the window's work, on every run (each adds nothing the second time).
+            front_desks = front_desk_by_district(users)
+            self.stdout.write(demo_referrals_ensure(seed=seed, front_desks=front_desks).words())
+            enrolled = demo_enrolments_from_referrals(password=settings.DEMO_PASSWORD)
+            if enrolled.enrolments:
+                self.stdout.write(f"Enrolments: {enrolled.enrolments:,} from accepted referrals.")
+            users += [user for user in enrolled.users if user not in users]
+            self.stdout.write(demo_grievances_ensure(seed=seed, front_desks=front_desks).words())
+            # The dashboard reads summaries a beat job keeps; the embedded demo has no beat: count them now.
+            counted_from = time.monotonic()
+            districts = list(
+                Location.objects.filter(
+                    level=LocationLevel.DISTRICT, code__in=current_country().demo_districts
+                ).values_list("pk", flat=True)
+            )
+            for district_id in districts:
+                summaries_refresh_district(district_id=district_id)
+            self.stdout.write(
+                f"Dashboard: summaries of {len(districts)} districts counted in {time.monotonic() - counted_from:,.1f} s."
+            )
         self.stdout.write("\nDemo logins:")
         rows = [("username", "role", "districts", "password"), *demo_logins(users)]
         widths = [max(len(row[i]) for row in rows) for i in range(4)]

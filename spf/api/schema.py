@@ -1,0 +1,51 @@
+"""The errors every operation of a kind can answer, documented once for all of them.
+
+Each view documents the errors of its own rules (a refused transition, a duplicate household). Some
+answers come from the machinery every view shares, and a partner system must be able to rely on
+them from the schema too: 401 from token authentication, 400 from a list's filters (a date that is
+not a date, a choice that is not one), and 404 from its pagination (a page past the end). The
+schema fuzz test (`tests/test_api_fuzz.py`) holds the schema to what the API answers.
+"""
+
+ERROR_SCHEMA = "Error"  # the one error shape's component (spf/api/errors.py)
+
+SHARED_ERRORS = {
+    "401": "No credentials, or a bad token.",
+    "400": "A filter or the page is not valid; `fields` names the parameter.",
+    "404": "No such page (past the end of the list).",
+}
+
+
+def _error_response(description: str) -> dict:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}}},
+    }
+
+
+def _needs_credentials(operation: dict, default_security: list) -> bool:
+    security = operation.get("security", default_security)
+    return bool(security) and {} not in security
+
+
+def document_shared_errors(result, generator, request, public):
+    """drf-spectacular postprocessing hook: add the shared errors an operation can answer but does not document."""
+    if ERROR_SCHEMA not in result.get("components", {}).get("schemas", {}):
+        return result
+    default_security = result.get("security", [])
+    for methods in result.get("paths", {}).values():
+        for method, operation in methods.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            query = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"}
+            shared = []
+            if _needs_credentials(operation, default_security):
+                shared.append("401")
+            if method == "get" and query:
+                shared.append("400")
+            if method == "get" and "page" in query:
+                shared.append("404")
+            for status in shared:
+                responses.setdefault(status, _error_response(SHARED_ERRORS[status]))
+    return result
