@@ -3,7 +3,8 @@
 Each view documents the errors of its own rules (a refused transition, a duplicate household). Some
 answers come from the machinery every view shares, and a partner system must be able to rely on
 them from the schema too: 401 from token authentication, 400 from a list's filters (a date that is
-not a date, a choice that is not one), and 404 from its pagination (a page past the end). The
+not a date, a choice that is not one), 404 from its pagination (a page past the end), and 415 from
+the parsers (a body in a media type the operation does not read). The
 schema fuzz test (`tests/test_api_fuzz.py`) holds the schema to what the API answers.
 """
 
@@ -13,6 +14,7 @@ SHARED_ERRORS = {
     "401": "No credentials, or a bad token.",
     "400": "A filter or the page is not valid; `fields` names the parameter.",
     "404": "No such page (past the end of the list).",
+    "415": "The body is not in a media type this operation reads, or cannot be parsed as the type it names.",
 }
 
 
@@ -46,6 +48,9 @@ def document_shared_errors(result, generator, request, public):
                 shared.append("400")
             if method == "get" and "page" in query:
                 shared.append("404")
+            # DRF's parsers answer a Content-Type they do not read, or a multipart body they cannot split.
+            if "requestBody" in operation:
+                shared.append("415")
             for status in shared:
                 responses.setdefault(status, _error_response(SHARED_ERRORS[status]))
     return result
