@@ -1313,7 +1313,7 @@ def _size_section(entry: dict, size: int) -> list[str]:
             step = build.get(name)
             if not step:
                 continue
-            what = _step_words(name, step)
+            what = _step_words(name, step) + (f" ({step['note']})" if step.get("note") else "")
             lines.append(
                 f"| {name} | {step['seconds']:,.1f} | {fmt_load(step.get('load_before', []))} | {step.get('date', '')} | {what} |"
             )

@@ -2,10 +2,12 @@
 indicators, and five sections (the registry, programmes' coverage and gaps,
 referrals, payments, grievances), each with its tables and monthly trends.
 
-Built from the summaries through `dashboard.selectors.tally_figures`, a
-fixed number of queries whatever the number of programmes, wards or months.
-Every count links to the households behind it; every table (a trend's too)
-exports to CSV and Excel. The rates are the indicators' own functions.
+Built from the summaries through `dashboard.selectors` (`tally_pivot`: one
+grouped row per row of a table, its figures summed by the database;
+`tally_medians`: medians of days found by the database), a fixed number of
+queries whatever the number of programmes, wards or months. Every count links
+to the households behind it; every table (a trend's too) exports to CSV and
+Excel. The rates are the indicators' own functions.
 """
 
 import datetime

@@ -94,6 +94,12 @@ class DashboardView(APIView):
             OpenApiParameter("from", OpenApiTypes.STR, description="First month, YYYY-MM (default: 11 months ago)."),
             OpenApiParameter("to", OpenApiTypes.STR, description="Last month, YYYY-MM (default: this month)."),
             OpenApiParameter("split", OpenApiTypes.STR, enum=[c[0] for c in Split.CHOICES if c[0]]),
+            OpenApiParameter(
+                "cycles",
+                OpenApiTypes.STR,
+                enum=["all"],
+                description="`all`: every payment cycle of the period in `payments` (default: each programme's last 3).",
+            ),
         ],
         responses={
             200: DASHBOARD_RESPONSE,
