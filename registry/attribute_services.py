@@ -127,7 +127,12 @@ def attribute_definition_ensure(
     if definition is not None:
         return definition
     definition = AttributeDefinition(
-        entity=entity, key=key, label=label, type=type, allowed_values=list(allowed_values), required=required,
+        entity=entity,
+        key=key,
+        label=label,
+        type=type,
+        allowed_values=list(allowed_values),
+        required=required,
         help_text=help_text,
     )
     definition.full_clean()

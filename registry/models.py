@@ -56,7 +56,9 @@ class HouseholdStatus(models.TextChoices):
 
 
 class Household(models.Model):
-    number = models.CharField(max_length=32, unique=True, help_text="Readable and unique in the country, e.g. SAM-000123.")
+    number = models.CharField(
+        max_length=32, unique=True, help_text="Readable and unique in the country, e.g. SAM-000123."
+    )
     district = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="district_households", editable=False)
     village = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="households")
     address = models.CharField("address description", max_length=255, blank=True)
@@ -67,7 +69,12 @@ class Household(models.Model):
     registration_date = models.DateField(default=timezone.localdate)
     status = models.CharField(max_length=16, choices=HouseholdStatus.choices, default=HouseholdStatus.ACTIVE)
     head = models.ForeignKey(
-        "Member", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="The member who heads it."
+        "Member",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The member who heads it.",
     )
     attributes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

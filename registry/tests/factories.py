@@ -32,10 +32,20 @@ def make_district(code: str, name: str | None = None) -> Location:
 
 
 def make_village(district: Location, suffix: str = "1") -> Location:
-    ward = LocationFactory(code=f"{district.code}-W{suffix}", name=f"Ward {suffix} of {district.name}",
-                           level=LocationLevel.WARD, parent=district, district=district)
-    return LocationFactory(code=f"{district.code}-W{suffix}-V1", name=f"Village {suffix} of {district.name}",
-                           level=LocationLevel.VILLAGE, parent=ward, district=district)
+    ward = LocationFactory(
+        code=f"{district.code}-W{suffix}",
+        name=f"Ward {suffix} of {district.name}",
+        level=LocationLevel.WARD,
+        parent=district,
+        district=district,
+    )
+    return LocationFactory(
+        code=f"{district.code}-W{suffix}-V1",
+        name=f"Village {suffix} of {district.name}",
+        level=LocationLevel.VILLAGE,
+        parent=ward,
+        district=district,
+    )
 
 
 class UserFactory(factory.django.DjangoModelFactory):

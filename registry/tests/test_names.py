@@ -24,7 +24,9 @@ def test_spellings_of_one_name_share_a_sound_key(one, other):
     assert sound_key(one) == sound_key(other)
 
 
-@pytest.mark.parametrize(("one", "other"), [("Mwansa", "Banda"), ("Phiri", "Tembo"), ("Khan", "Shah"), ("Mary", "Grace")])
+@pytest.mark.parametrize(
+    ("one", "other"), [("Mwansa", "Banda"), ("Phiri", "Tembo"), ("Khan", "Shah"), ("Mary", "Grace")]
+)
 def test_different_names_have_different_sound_keys(one, other):
     assert sound_key(one) != sound_key(other)
 

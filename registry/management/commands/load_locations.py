@@ -12,7 +12,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--country", help="Country folder under registry/countries (default: SPF_COUNTRY).")
-        parser.add_argument("--file", help="A CSV with level, code, name, parent_code columns instead of the country's.")
+        parser.add_argument(
+            "--file", help="A CSV with level, code, name, parent_code columns instead of the country's."
+        )
 
     def handle(self, *args, country=None, file=None, **options):
         from django.conf import settings
@@ -29,4 +31,6 @@ class Command(BaseCommand):
             counts = locations_load(rows=rows)
         except ValidationError as problem:
             raise CommandError("Locations not loaded:\n  " + "\n  ".join(problem.messages)) from problem
-        self.stdout.write(f"Locations: {counts['created']} created, {counts['updated']} updated, {len(rows)} in the file.")
+        self.stdout.write(
+            f"Locations: {counts['created']} created, {counts['updated']} updated, {len(rows)} in the file."
+        )
