@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.apps import apps
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, OuterRef
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -572,11 +573,15 @@ def _withdraw_lost(programme: Programme, *, window: str, now: datetime.datetime)
         source=ReferralSource.AUTOMATIC,
         status=S.DRAFT,
         household_id__in=lost,
-    ).exclude(
-        # Eligible again since: keep the suggestion.
-        household_id__in=EligibilityResult.objects.filter(
-            programme=programme, outcome=EligibilityOutcome.ELIGIBLE
-        ).values("household_id")
+    ).filter(
+        # Eligible again since: keep the suggestion. NOT EXISTS, not NOT IN: a million eligible
+        # households do not fit a hashed NOT IN in work_mem, and PostgreSQL then scanned them
+        # again for every suggestion (the first sweep at a million households did not finish).
+        ~Exists(
+            EligibilityResult.objects.filter(
+                programme=programme, household_id=OuterRef("household_id"), outcome=EligibilityOutcome.ELIGIBLE
+            )
+        )
     )
     ids = list(suggestions.values_list("pk", flat=True)[:1])
     if not ids:

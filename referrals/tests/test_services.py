@@ -20,7 +20,7 @@ from programmes.models import (
 from programmes.services import eligibility_recompute_household, programme_set_rules
 from referrals.models import Delivery, Referral, ReferralEvent, ReferralSource, ReferralStatus, referral_id_from_number
 from referrals.services import referral_create, referral_transition, referrals_from_eligibility
-from registry.models import Relationship
+from registry.models import ChangeAction, Relationship
 from registry.services import MemberInput, household_register, member_update
 from registry.tests.factories import UserFactory
 from spf.models import Role
@@ -200,6 +200,36 @@ def test_losing_eligibility_withdraws_the_suggestion(household, programme, samfy
     referral = Referral.objects.get()
     assert referral.status == S.CANCELLED and "no longer eligible" in referral.status_note
     assert statuses(referral)[-1] == ("draft", "cancelled")
+
+
+def test_a_suggestion_is_kept_when_eligibility_was_lost_and_regained_between_two_sweeps(
+    household, programme, samfya_officer
+):
+    from registry.services import member_add, member_move_out
+
+    eligibility_recompute_household(household_id=household.pk)
+    referrals_from_eligibility()
+    child = household.members.get(first_name="Bupe")
+    member_move_out(acting_user=samfya_officer, member=child, moved_on=datetime.date.today())
+    eligibility_recompute_household(household_id=household.pk)
+    member_add(
+        acting_user=samfya_officer,
+        household=household,
+        values={
+            "first_name": "Mutale",
+            "last_name": "Mwansa",
+            "sex": "M",
+            "relationship": Relationship.CHILD,
+            "date_of_birth": child.date_of_birth,
+        },
+        event=ChangeAction.MOVE_IN,
+    )
+    eligibility_recompute_household(household_id=household.pk)
+
+    report = referrals_from_eligibility()
+
+    assert report.withdrawn == 0
+    assert Referral.objects.get().status == S.DRAFT
 
 
 def test_a_push_agency_gets_an_outbox_row_in_the_same_transaction(household, programme, samfya_officer, agency):
