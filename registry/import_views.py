@@ -93,6 +93,8 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "errors_preview": job.errors[:REPORT_PREVIEW_ROWS],
             "duplicates_preview": job.duplicates[:REPORT_PREVIEW_ROWS],
             "preview_rows": REPORT_PREVIEW_ROWS,
+            "errors_kept": len(job.errors),
+            "duplicates_kept": len(job.duplicates),
         },
     )
 

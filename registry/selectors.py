@@ -29,6 +29,9 @@ NAME_CANDIDATE_LIMIT = 300
 SEARCH_NAME_CANDIDATE_LIMIT = 100
 # Candidates shown to the officer as possible duplicates at registration.
 DUPLICATE_SHOW_SCORE = 0.55
+# The most likely duplicates shown for one person, best first: at the desk and in an import's report.
+# Beyond five an officer is looking at namesakes, and in a big village a common name has hundreds.
+DUPLICATES_SHOWN = 5
 
 HOUSEHOLD_NUMBER = re.compile(r"^[A-Za-z]{2,5}-\d{1,8}$")
 
@@ -239,6 +242,20 @@ class DuplicateCandidate:
         }
 
 
+# What each kind of evidence weighs in a possible duplicate's score (they add up to 1): a name alone,
+# however alike, never reaches the confirmation score (0.75); a name with a close date of birth, or with
+# the same village and a date of birth within three years (or unknown), does.
+DUPLICATE_WEIGHT_NAME = 0.55
+DUPLICATE_WEIGHT_BIRTH = 0.3
+DUPLICATE_WEIGHT_VILLAGE = 0.15
+
+
+def duplicate_score(*, name: float, birth: float, same_village: bool) -> float:
+    """0..1, three decimals: how likely two people are one, from their names', births' and villages' closeness."""
+    village = DUPLICATE_WEIGHT_VILLAGE if same_village else 0.0
+    return round(DUPLICATE_WEIGHT_NAME * name + DUPLICATE_WEIGHT_BIRTH * birth + village, 3)
+
+
 def _birth_closeness(left: datetime.date | None, right: datetime.date | None) -> tuple[float, str | None]:
     if not left or not right:
         return 0.5, None
@@ -264,7 +281,7 @@ def member_duplicate_candidates(
     date_of_birth: datetime.date | None = None,
     village: Location | None = None,
     exclude_member_id: int | None = None,
-    limit: int = 5,
+    limit: int = DUPLICATES_SHOWN,
 ) -> list[DuplicateCandidate]:
     """People already registered who may be this person, best first, with the score and the reasons.
 
@@ -280,6 +297,7 @@ def member_duplicate_candidates(
     keys = names.name_keys(first_name, last_name)
     if not keys:
         return []
+
     # At a million households a common name matches thousands of people and
     # only NAME_CANDIDATE_LIMIT are scored: look in the same village first, then
     # the same district, then everywhere the user sees, so the person most
@@ -289,7 +307,9 @@ def member_duplicate_candidates(
         tiers = []
         if village is not None:
             tiers.append(candidates.filter(household__village=village))
-            tiers.append(candidates.filter(household__district_id=village.district_id).exclude(household__village=village))
+            tiers.append(
+                candidates.filter(household__district_id=village.district_id).exclude(household__village=village)
+            )
         tiers.append(candidates)
         for tier in tiers:
             if len(found) >= NAME_CANDIDATE_LIMIT:
@@ -312,14 +332,14 @@ def member_duplicate_candidates(
         )
         birth_score, birth_reason = _birth_closeness(date_of_birth, member.date_of_birth)
         same_village = village is not None and member.household.village_id == village.pk
-        score = 0.55 * name_score + 0.3 * birth_score + (0.15 if same_village else 0.0)
+        score = duplicate_score(name=name_score, birth=birth_score, same_village=same_village)
         reasons = [f"name sounds alike ({member.full_name}, {round(name_score * 100)}%)"]
         if birth_reason:
             reasons.append(birth_reason)
         if same_village:
             reasons.append(f"same village ({member.household.village.name})")
         if score >= DUPLICATE_SHOW_SCORE:
-            candidates.append(DuplicateCandidate(member, round(score, 3), reasons))
+            candidates.append(DuplicateCandidate(member, score, reasons))
     candidates.sort(key=lambda c: (-c.score, c.member.pk))
     return candidates[:limit]
 

@@ -738,3 +738,122 @@ def test_the_copy_writer_writes_exactly_what_bulk_create_writes(samfya_officer, 
     assert by_copy["households"]["A"][0]["attributes"] == {"roof": 'iron, \\N "sheets"'}
     assert by_copy["members"]["2"][2]["disability_seeing"] == [None, 1]
     assert len(by_copy["members"]) == 4 and all(entry[3] for entry in by_copy["members"].values())
+
+
+def test_the_set_based_duplicate_check_agrees_with_the_front_desks_on_a_random_district(samfya, samfya_officer):
+    """Every couple the front desk's check scores at the threshold or above, and no other, with the same score.
+
+    Names from a few spellings of a few names, dates of birth days, weeks, a
+    year or decades apart (or unknown), three villages: the cases where the
+    set-based check leaves out couples before scoring their names.
+    """
+    import random
+    from types import SimpleNamespace
+
+    from registry.selectors import DUPLICATES_SHOWN, member_duplicate_candidates
+    from registry.services import DUPLICATE_CONFIRM_SCORE
+    from registry.tests.factories import HouseholdFactory, MemberFactory
+
+    rng = random.Random(2026)
+    villages = [make_village(samfya, str(n)) for n in range(1, 4)]
+    firsts = ["Mary", "Mery", "Chileshe", "Chireshe", "Bupe", "Grace"]
+    lasts = ["Mwansa", "Mwanza", "Bwalya", "Bwarya", "Tembo"]
+    base = datetime.date(1980, 1, 31)
+
+    def born():
+        if rng.random() < 0.15:
+            return None
+        return base + datetime.timedelta(days=rng.choice([-40, 0, 1, 20, 29, 31, 32, 45, 62, 200, 400, 1000, 1050, 1200, 5000]))
+
+    for _ in range(120):
+        village = rng.choice(villages)
+        MemberFactory(
+            household=HouseholdFactory(village=village, district=samfya),
+            first_name=rng.choice(firsts),
+            last_name=rng.choice(lasts),
+            date_of_birth=born(),
+        )
+    people = []
+    for number in range(2, 62):
+        first, last = rng.choice(firsts), rng.choice(lasts)
+        village = rng.choice(villages)
+        member = SimpleNamespace(
+            first_name=first,
+            middle_name="",
+            last_name=last,
+            other_names="",
+            full_name=f"{first} {last}",
+            date_of_birth=born(),
+        )
+        people.append((number, member, SimpleNamespace(district_id=samfya.pk, village_id=village.pk, village=village)))
+
+    expected, beyond_the_shown = set(), 0
+    for number, member, household in people:
+        asked = dict(
+            acting_user=samfya_officer,
+            first_name=member.first_name,
+            last_name=member.last_name,
+            date_of_birth=member.date_of_birth,
+            village=household.village,
+        )
+        for candidate in member_duplicate_candidates(**asked):
+            if candidate.score >= DUPLICATE_CONFIRM_SCORE:
+                expected.add((number, candidate.member.pk, round(candidate.score, 2)))
+        every = member_duplicate_candidates(**asked, limit=10_000)
+        beyond_the_shown += sum(c.score >= DUPLICATE_CONFIRM_SCORE for c in every[DUPLICATES_SHOWN:])
+    found = {
+        (d["row"], d["member_id"], d["score"]) for d in imports._duplicates_by_sound_keys(people, user=samfya_officer)
+    }
+
+    assert len(expected) > 30 and beyond_the_shown > 0  # the draw gives couples of every kind, and rows with many
+    assert found == expected
+
+
+def test_a_name_reaches_the_confirmation_score_only_with_a_close_birth_or_the_same_village():
+    # The set-based duplicate check leaves out, before comparing names, couples born more than a month
+    # apart in different villages and couples born more than three years apart: these weights decide it.
+    from registry.selectors import duplicate_score
+    from registry.services import DUPLICATE_CONFIRM_SCORE as confirm
+
+    within_a_month, within_a_year, within_three_years, unknown, further = 0.85, 0.65, 0.35, 0.5, 0.0
+    assert duplicate_score(name=1.0, birth=within_a_month, same_village=False) >= confirm
+    assert duplicate_score(name=1.0, birth=within_a_year, same_village=False) < confirm
+    assert duplicate_score(name=1.0, birth=unknown, same_village=False) < confirm
+    assert duplicate_score(name=1.0, birth=within_three_years, same_village=True) >= confirm
+    assert duplicate_score(name=1.0, birth=unknown, same_village=True) >= confirm
+    assert duplicate_score(name=1.0, birth=further, same_village=True) < confirm
+
+
+def test_past_the_report_limit_the_job_keeps_the_first_duplicates_counts_them_all_and_says_so(
+    samfya_officer, samfya_village, client, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(imports, "DUPLICATE_REPORT_LIMIT", 1)
+    monkeypatch.setattr("registry.import_views.REPORT_PREVIEW_ROWS", 1)
+    for first, last in (("Mary", "Mwansa"), ("John", "Tembo")):
+        household_register(
+            acting_user=samfya_officer,
+            village=samfya_village,
+            members=[
+                MemberInput(
+                    values={
+                        "first_name": first,
+                        "last_name": last,
+                        "sex": "F",
+                        "date_of_birth": datetime.date(1980, 5, 17),
+                        "relationship": "head",
+                    }
+                )
+            ],
+        )
+    rows = [
+        person("A", samfya_village, "Mary", "Mwanza", relationship="head", born="1980-05-17"),
+        person("B", samfya_village, "John", "Tembo", relationship="head", born="1980-05-17"),
+    ]
+    job = run_import(samfya_officer, csv_file(rows), capture=django_capture_on_commit_callbacks)
+
+    assert job.duplicate_count == 2
+    assert [entry["row"] for entry in job.duplicates] == [2]
+    client.force_login(samfya_officer)
+    page = client.get(reverse("imports:detail", args=[job.pk])).content.decode()
+    assert "the download has the first 1:" in page
+    assert "check whether the file was imported before" in page
