@@ -52,6 +52,7 @@ from django.db import connection, models, transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
+from spf.bulk_copy import copy_rows, raw_cursor
 from spf.exports import safe_cell, safe_row
 from spf.outbox import job_queue
 from spf.scope import user_may_see_district
@@ -1582,10 +1583,6 @@ def _write_rows_bulk_create(drafts: list[HouseholdDraft]) -> int:
     return written
 
 
-# Characters of COPY text handed to the driver at a time: large enough that a
-# read is a few hundred rows, small enough that the text of the whole file is
-# never held at once.
-COPY_CHUNK_CHARACTERS = 256 * 1024
 HOUSEHOLD_COPY_COLUMNS = (
     "id", "number", "district_id", "village_id", "address", "gps_latitude", "gps_longitude", "phone", "phone_key",
     "registration_date", "status", "head_id", "attributes", "created_at", "updated_at",
@@ -1601,61 +1598,6 @@ _household_copy_values = attrgetter(*HOUSEHOLD_COPY_COLUMNS[:-3])  # all but att
 
 def _json_text(value: dict) -> str:
     return json.dumps(value) if value else "{}"
-
-
-class _CsvRows(io.TextIOBase):
-    """A file that COPY reads from: rows formatted as CSV as the driver asks for them.
-
-    PostgreSQL works through one chunk while the next is formatted here, so the
-    formatting (Python, one core) and the writing (the database, the other)
-    overlap, and only a chunk of text exists at a time. CSV because Python's
-    csv module writes a row in C, where formatting each value for COPY's text
-    format was a Python call per value (five million at 100,000 households).
-    """
-
-    def __init__(self, rows):
-        self.rows = iter(rows)
-        self.buffer = io.StringIO()
-        self.writer = csv.writer(self.buffer, lineterminator="\n")
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> str:
-        wanted = COPY_CHUNK_CHARACTERS if size is None or size < 0 else max(size, COPY_CHUNK_CHARACTERS)
-        writerow, buffer = self.writer.writerow, self.buffer
-        for row in self.rows:
-            writerow(row)
-            if buffer.tell() >= wanted:
-                break
-        text = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return text
-
-
-def _copy_rows(cursor, model, columns: tuple[str, ...], rows) -> None:
-    """COPY the rows (sequences in the order of `columns`) into the model's table, as CSV.
-
-    In CSV an unquoted empty field is NULL, so the columns that cannot be NULL
-    are named FORCE_NOT_NULL: there it is "". Values are written with str():
-    dates and timestamps as ISO text, True as "True" (PostgreSQL reads both);
-    JSON columns must be given as JSON text.
-    """
-    not_null = [field.column for field in model._meta.concrete_fields if field.column in columns and not field.null]
-    cursor.copy_expert(
-        f"COPY {model._meta.db_table} ({', '.join(columns)}) FROM STDIN "
-        f"WITH (FORMAT csv, FORCE_NOT_NULL ({', '.join(not_null)}))",
-        _CsvRows(rows),
-        size=COPY_CHUNK_CHARACTERS,
-    )
-
-
-@contextmanager
-def _raw_cursor():
-    """The driver's own cursor (psycopg2's, for copy_expert), closed afterwards."""
-    with connection.cursor() as django_cursor:
-        yield django_cursor.cursor
 
 
 def _reserve_ids(cursor, table: str, count: int) -> list[int]:
@@ -1676,7 +1618,7 @@ def _write_rows_copy(drafts: list[HouseholdDraft]) -> int:
     """
     now = timezone.now().isoformat()
     member_total = sum(len(draft.members) for draft in drafts)
-    with _raw_cursor() as cursor:
+    with raw_cursor() as cursor:
         household_ids = _reserve_ids(cursor, Household._meta.db_table, len(drafts))
         member_ids = iter(_reserve_ids(cursor, Member._meta.db_table, member_total))
         for draft, household_id in zip(drafts, household_ids, strict=True):
@@ -1685,7 +1627,7 @@ def _write_rows_copy(drafts: list[HouseholdDraft]) -> int:
                 member.pk = next(member_ids)
             draft.household.head_id = _head_of(draft).pk
         # Households first: the history's INSERT … SELECT joins the member rows, which name them.
-        _copy_rows(
+        copy_rows(
             cursor,
             Household,
             HOUSEHOLD_COPY_COLUMNS,
@@ -1694,7 +1636,7 @@ def _write_rows_copy(drafts: list[HouseholdDraft]) -> int:
                 for draft in drafts
             ),
         )
-        _copy_rows(
+        copy_rows(
             cursor,
             Member,
             MEMBER_COPY_COLUMNS,
@@ -1821,8 +1763,8 @@ def _write_history_sql(*, job: ImportJob, drafts: list[HouseholdDraft]) -> None:
     now = timezone.now()
     source = job.original_name[:150]
     actor_id = job.created_by_id
-    with _raw_cursor() as cursor:
-        _copy_rows(
+    with raw_cursor() as cursor:
+        copy_rows(
             cursor,
             ChangeEntry,
             HISTORY_COPY_COLUMNS,

@@ -225,6 +225,41 @@ def test_payments_are_counted_per_cycle_with_amounts_and_timeliness(
     assert (paid_row.days, paid_row.timely) == (4, 1)
 
 
+def test_the_copy_writer_writes_exactly_the_rows_bulk_create_writes(
+    samfya_officer, samfya_village, samfya, programme, maker, checker, monkeypatch
+):
+    households = [register(samfya_officer, samfya_village, person("F"), person("M")) for _ in range(3)]
+    assess(*households)
+    for household in households[1:]:
+        enrol_active(household=household, programme=programme, maker=maker, checker=checker)
+    cycle = payment_cycle_create(
+        acting_user=maker, programme=programme, period_start=timezone.localdate().replace(day=1)
+    )
+    payroll_generate(acting_user=maker, cycle=cycle)
+    paid = Payment.objects.filter(cycle=cycle).order_by("pk").first()
+    Payment.objects.filter(pk=paid.pk).update(
+        status=PaymentStatus.PAID, paid_at=timezone.now(), paid_amount=paid.amount
+    )
+    referral_create(acting_user=samfya_officer, household=households[0], programme=programme)
+
+    def written() -> list[tuple]:
+        summaries_refresh_district(district_id=samfya.pk, today=TODAY)
+        fields = [f.attname for f in Tally._meta.concrete_fields if f.attname != "id"]
+        return sorted(Tally.objects.values_list(*fields), key=repr)
+
+    by_copy = written()
+    monkeypatch.setattr("dashboard.summaries.copy_available", lambda: False)
+    by_bulk_create = written()
+
+    assert len(by_copy) > 50
+    assert {row[fields_index("amount")] for row in by_copy} - {None}  # amounts, and NULLs, both written
+    assert by_copy == by_bulk_create
+
+
+def fields_index(name: str) -> int:
+    return [f.attname for f in Tally._meta.concrete_fields if f.attname != "id"].index(name)
+
+
 # --- grievances ----------------------------------------------------------------------------------
 
 
