@@ -687,7 +687,7 @@ def _written(job: ImportJob) -> dict:
 @pytest.mark.postgres
 def test_the_copy_writer_writes_exactly_what_bulk_create_writes(samfya_officer, samfya_village, monkeypatch):
     # Small chunks, so COPY reads each table in several pieces, as it does a real file.
-    monkeypatch.setattr(imports, "COPY_CHUNK_CHARACTERS", 100)
+    monkeypatch.setattr("spf.bulk_copy.COPY_CHUNK_CHARACTERS", 100)
     AttributeDefinition.objects.create(entity="household", key="roof", label="Roof", type="text")
     AttributeDefinition.objects.create(entity="member", key="orphan", label="Orphan", type="boolean")
     header = HEADER + ["household.roof", "member.orphan"]
