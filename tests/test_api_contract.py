@@ -162,6 +162,16 @@ def test_every_list_documents_the_errors_of_its_filters_and_pages(officer_client
     assert "415" in paths["/api/v1/households/"]["post"]["responses"]
 
 
+def test_every_write_documents_the_idempotency_key_and_every_operation_the_database_outage(officer_client):
+    paths = officer_client.get("/api/schema/?format=json").json()["paths"]
+    register = paths["/api/v1/households/"]["post"]
+    assert "Idempotency-Key" in {p["name"] for p in register["parameters"] if p["in"] == "header"}
+    assert {"422", "503"} <= set(register["responses"])
+    assert "503" in paths["/api/v1/households/"]["get"]["responses"]
+    token = paths["/api/v1/auth/token/"]["post"]
+    assert "Idempotency-Key" not in {p["name"] for p in token.get("parameters", [])}  # keys are a user's
+
+
 def test_a_body_in_a_media_type_the_operation_does_not_take_is_415_in_the_error_shape(officer_client):
     # Found by the long API fuzz run: every operation with a body answered an undocumented 415.
     response = officer_client.generic("POST", HOUSEHOLDS, "village=SAM-W1-V1", content_type="text/plain")
