@@ -10,7 +10,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from grievances.services import grievance_acknowledge, grievance_register, grievance_resolve
-from payments.models import Payment, PaymentStatus
+from payments.models import Enrolment, EnrolmentStatus, Payment, PaymentStatus
 from payments.payroll import payment_cycle_create, payroll_generate
 from referrals.models import Referral, ReferralEvent, ReferralStatus
 from referrals.services import referral_create, referral_transition
@@ -145,6 +145,24 @@ def test_the_gap_is_the_eligible_households_not_enrolled(
     assert total(samfya, Subject.COVERAGE, state="enrolled_two_plus") == 0
     # The place's cost a year is set against the budget: 150 a month.
     assert total(samfya, state="committed", measure="amount", **coverage) == Decimal("150.00")
+
+
+def test_a_household_holding_two_places_in_a_programme_is_enrolled_once(
+    samfya_officer, samfya_village, samfya, programme, maker, checker
+):
+    household = register(samfya_officer, samfya_village, person("F"), person("M"))
+    assess(household)
+    enrol_active(household=household, programme=programme, maker=maker, checker=checker)
+    # A second place in the same programme, as a programme for individuals gives one a person.
+    second = Enrolment.objects.get()
+    second.pk, second.member = None, household.members.order_by("pk").last()
+    second.save()
+
+    count(samfya)
+
+    assert Enrolment.objects.filter(status=EnrolmentStatus.ACTIVE).count() == 2
+    assert total(samfya, Subject.COVERAGE, state="enrolled", programme=programme) == 1
+    assert total(samfya, Subject.COVERAGE, state="enrolled", programme=programme, measure="people") == 2
 
 
 def test_a_household_in_two_programmes_counts_towards_complementary_coverage(
