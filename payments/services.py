@@ -511,20 +511,25 @@ def enrolment_set_payment_details(
 # --- eligibility lost: review, never an automatic exit -----------------------------------------
 
 
-def enrolments_flag_lost_eligibility(*, now: datetime.datetime | None = None) -> int:
+def enrolments_flag_lost_eligibility(
+    *, now: datetime.datetime | None = None, household_ids: list[int] | None = None
+) -> int:
     """Flag for review every current enrolment whose household is now assessed as not eligible
     (or as needing information) for its programme.
 
     Set-based and idempotent: flagged enrolments are left alone until an
     officer decides (`enrolment_review_close`); nothing exits by itself. A
     household never assessed is not flagged: no result is not a lost one.
-    Returns how many were flagged.
+    Returns how many were flagged. `household_ids`: only these households'
+    enrolments (the ones just re-assessed); None: every enrolment.
     """
     now = now or timezone.now()
     lost = EligibilityResult.objects.filter(
         household_id=OuterRef("household_id"), programme_id=OuterRef("programme_id")
     ).exclude(outcome=EligibilityOutcome.ELIGIBLE)
     flagged = Enrolment.objects.filter(Exists(lost), status__in=CURRENT_STATUSES, review_since__isnull=True)
+    if household_ids is not None:
+        flagged = flagged.filter(household_id__in=household_ids)
     reason = "The household is no longer found eligible: review whether it should stay."
     with transaction.atomic():
         ids = list(flagged.select_for_update(skip_locked=True).values_list("pk", flat=True))
@@ -604,7 +609,10 @@ def payment_dispute_raise(*, acting_user, payment: Payment, note: str) -> Paymen
     payment.disputed_at, payment.dispute_note = timezone.now(), note.strip()[:255]
     payment.save(update_fields=["disputed_at", "dispute_note"])
     PaymentEvent.objects.create(
-        payment=payment, from_status=payment.status, to_status=payment.status, actor=acting_user,
+        payment=payment,
+        from_status=payment.status,
+        to_status=payment.status,
+        actor=acting_user,
         reason=f"Disputed: {note.strip()}"[:255],
     )
     return payment

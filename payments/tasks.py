@@ -4,11 +4,12 @@ from celery import shared_task
 
 
 @shared_task(acks_late=True)
-def enrolments_flag_review() -> int:
-    """After recomputes and nightly: enrolments whose household is no longer eligible are flagged for review."""
+def enrolments_flag_review(household_ids: list[int] | None = None) -> int:
+    """After recomputes and nightly: enrolments whose household is no longer eligible are flagged for review
+    (of `household_ids` only, when given)."""
     from .services import enrolments_flag_lost_eligibility
 
-    return enrolments_flag_lost_eligibility()
+    return enrolments_flag_lost_eligibility(household_ids=household_ids)
 
 
 @shared_task(name="payments.beneficiary_list_run", acks_late=True)

@@ -3,5 +3,6 @@
 from django.dispatch import Signal
 
 # Sent after eligibility results were written and committed (a bulk run, or
-# households re-assessed one by one); `outcomes_changed` is how many changed.
+# households re-assessed one by one); `outcomes_changed` is how many changed, and
+# `household_ids` which households were re-assessed (None for a bulk run: any of them).
 eligibility_changed = Signal()

@@ -30,7 +30,7 @@ def recompute_households(self, household_ids: list[int]) -> int:
             raise self.retry(exc=problem, countdown=2**self.request.retries) from problem
         done += 1
     if done:
-        eligibility_changed.send(sender=None, outcomes_changed=None)
+        eligibility_changed.send(sender=None, outcomes_changed=None, household_ids=list(household_ids))
     return done
 
 

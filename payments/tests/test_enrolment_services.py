@@ -241,6 +241,41 @@ def test_lost_eligibility_flags_for_review_and_never_exits(maker, checker, house
     assert kept.events.filter(kind=EnrolmentEventKind.REVIEW).count() == 2
 
 
+def test_a_household_reassessed_alone_has_only_its_own_enrolments_reviewed(
+    maker,
+    checker,
+    household,
+    programme,
+    samfya_officer,
+    samfya_village,
+    django_capture_on_commit_callbacks,
+    monkeypatch,
+):
+    from payments.tasks import enrolments_flag_review
+    from programmes.signals import eligibility_changed
+    from spf.celery import app as celery_app
+
+    other = make_household(officer=samfya_officer, village=samfya_village)
+    for each in (household, other):
+        enrol_active(household=each, programme=programme, maker=maker, checker=checker)
+        eligibility_recompute_household(household_id=each.pk)
+    EligibilityResult.objects.filter(programme=programme).update(outcome=EligibilityOutcome.NOT_ELIGIBLE)
+
+    assert enrolments_flag_review([household.pk]) == 1
+    assert set(Enrolment.objects.filter(review_since__isnull=False).values_list("household_id", flat=True)) == {
+        household.pk
+    }
+    # The signal of households re-assessed one by one carries them to the review job (run here, not on a worker).
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            eligibility_changed.send(sender=None, outcomes_changed=None, household_ids=[other.pk])
+    finally:
+        celery_app.conf.task_always_eager = eager
+    assert Enrolment.objects.filter(review_since__isnull=False).count() == 2
+
+
 def test_individual_programme_needs_a_member(maker, samfya, ministry_user, agency, household):
     programme = make_cash_programme(
         code="OAP", agency=agency, districts=[samfya], ministry_user=ministry_user, formula=""
