@@ -1152,7 +1152,7 @@ def write_report(results: dict) -> None:
         "requests or calls measured one after another in one process (warm database); a job is its total time.",
         "Growth is the 1,000,000 figure over the 100,000 one (ten times the registry): flat below ×1.5,",
         "sub-linear below ×7, linear to ×14, worse above. The load average (1, 5, 15 minutes) before each figure",
-        "is in the detail: the machine was shared, and every figure moves with it.",
+        "is in the detail: a figure measured while something else ran on the machine says so there.",
         "",
         "## Every figure",
         "",
