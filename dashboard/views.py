@@ -26,6 +26,8 @@ from programmes.models import Agency, Programme
 from registry.models import Location
 from registry.selectors import household_member_counts
 from spf.exports import safe_cell, safe_row
+from spf.models import ExportKind
+from spf.services import personal_data_export_record
 
 from .figures import Dashboard, dashboard_build
 from .forms import FigureForm, OutOfScope, dashboard_filter_form
@@ -314,7 +316,15 @@ def households_export(request: HttpRequest, fmt: str) -> HttpResponse:
         raise Http404(str(refusal)) from None
     title = figure_words(figure, query, group)
     name = _file_name(query, f"households-{figure.subject}")
+    exported = dict(
+        user=request.user,
+        kind=ExportKind.HOUSEHOLD_LIST,
+        what=f"{title} · {query.place}",
+        address=request.get_full_path(),
+    )
     if fmt == "csv":
+        # Recorded as the download starts: a streamed list's length is known only at its end.
+        personal_data_export_record(**exported, file_name=f"{name}.csv")
 
         def lines():
             out = io.StringIO()
@@ -349,4 +359,5 @@ def households_export(request: HttpRequest, fmt: str) -> HttpResponse:
         written += 1
     out = io.BytesIO()
     workbook.save(out)
+    personal_data_export_record(**exported, file_name=f"{name}.xlsx", rows=written)
     return _download(out.getvalue(), fmt="xlsx", name=name)

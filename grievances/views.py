@@ -32,8 +32,9 @@ from programmes.models import Agency, EligibilityOutcome, EligibilityResult, Pro
 from referrals.views import qr_svg
 from registry.models import Household, Member, MemberStatus
 from registry.selectors import districts_for, households_for
-from spf.models import Role, User
+from spf.models import ExportKind, Role, User
 from spf.scope import district_ids_for
+from spf.services import personal_data_export_record
 
 from . import services
 from .forms import (
@@ -670,6 +671,13 @@ def attachment_download(request: HttpRequest, number: str, attachment_id: int) -
     """A document on a grievance, served only to those who may see the grievance (it is personal data)."""
     grievance = _grievance_or_404(request, number)
     attachment = get_object_or_404(grievance.attachments.all(), pk=attachment_id)
+    personal_data_export_record(
+        user=request.user,
+        kind=ExportKind.ATTACHMENT,
+        what=f"A document of grievance {grievance.number}",
+        file_name=attachment.file.name.rsplit("/", 1)[-1],
+        address=request.get_full_path(),
+    )
     return FileResponse(
         attachment.file.open("rb"), as_attachment=False, filename=attachment.file.name.rsplit("/", 1)[-1]
     )

@@ -18,6 +18,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from programmes.models import ProgrammeDistrict
 from registry.selectors import villages_for
+from spf.models import ExportKind
+from spf.services import personal_data_export_record
 
 from .beneficiaries import (
     beneficiary_list_report_csv,
@@ -359,4 +361,11 @@ def report(request: HttpRequest, pk: int) -> HttpResponse:
         content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="beneficiary-list-{beneficiary_list.pk}-report.csv"'
+    personal_data_export_record(
+        user=request.user,
+        kind=ExportKind.BENEFICIARY_LIST_REPORT,
+        what=f"Beneficiary list {beneficiary_list.pk} of {beneficiary_list.programme}: every row and what it became",
+        file_name=f"beneficiary-list-{beneficiary_list.pk}-report.csv",
+        address=request.get_full_path(),
+    )
     return response

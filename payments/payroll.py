@@ -21,8 +21,9 @@ from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
 from programmes.models import BenefitFrequency, Programme, ProgrammeDistrict, ProgrammeStatus
-from spf.models import Role
+from spf.models import ExportKind, Role
 from spf.running import RunningJob, job_claim, job_is_orphaned
+from spf.services import personal_data_export_record
 
 from .amounts import benefit_amounts_sql
 from .models import (
@@ -547,6 +548,13 @@ def payroll_export(*, acting_user, cycle: PaymentCycle, channel: str) -> tuple[s
         rows=count,
         total=f"{total:.2f}",
         sha256=hashlib.sha256(content).hexdigest(),
+    )
+    personal_data_export_record(
+        user=acting_user,
+        kind=ExportKind.PAYMENT_FILE,
+        what=f"{cycle}: payment file for {channel}, {count:,} payments, {total:.2f} {cycle.currency}",
+        file_name=name,
+        rows=count,
     )
     return name, content
 

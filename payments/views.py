@@ -26,6 +26,8 @@ from referrals.selectors import referral_for_number
 from registry.forms import show_service_errors
 from registry.models import Household, Member, MemberStatus
 from registry.selectors import households_for
+from spf.models import ExportKind
+from spf.services import personal_data_export_record
 
 from . import payroll, services
 from .forms import (
@@ -737,6 +739,14 @@ def reconciliation_report(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("No such reconciliation among the cycles you see.") from None
     content = reconciliation_report_csv(reconciliation=reconciliation)
     stem = reconciliation.file_name.rsplit(".", 1)[0] or "reconciliation"
+    personal_data_export_record(
+        user=request.user,
+        kind=ExportKind.RECONCILIATION_REPORT,
+        what=f"{reconciliation.cycle}: rows of the provider's file {reconciliation.file_name}",
+        file_name=f"{stem}-report.csv",
+        rows=reconciliation.rows_total,
+        address=request.get_full_path(),
+    )
     response = HttpResponse(content, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{stem}-report.csv"'
     return response

@@ -26,8 +26,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from programmes.models import Agency, EligibilityResult, EnrolmentMode, Programme, ProgrammeStatus, TargetUnit
 from registry.models import Household, Location, LocationLevel, Member, MemberStatus
 from registry.selectors import households_for
-from spf.models import Role
+from spf.models import ExportKind, Role
 from spf.scope import district_ids_for, scope_to_user
+from spf.services import personal_data_export_record
 
 from . import services
 from .forms import AGE_BANDS, OpenReferralForm, ReferForm, TransitionForm, WorklistFilterForm
@@ -301,6 +302,13 @@ def attachment_download(request: HttpRequest, number: str, attachment_id: int) -
     """A document on a referral, served only to those who may see the referral (it is personal data)."""
     referral = _referral_or_404(request, number)
     attachment = get_object_or_404(referral.attachments.all(), pk=attachment_id)
+    personal_data_export_record(
+        user=request.user,
+        kind=ExportKind.ATTACHMENT,
+        what=f"A document of referral {referral.number}",
+        file_name=attachment.file.name.rsplit("/", 1)[-1],
+        address=request.get_full_path(),
+    )
     return FileResponse(
         attachment.file.open("rb"), as_attachment=False, filename=attachment.file.name.rsplit("/", 1)[-1]
     )

@@ -13,6 +13,9 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from spf.models import ExportKind
+from spf.services import personal_data_export_record
+
 from .imports import (
     FINISHED_STATUSES,
     import_duplicate_report_csv,
@@ -145,4 +148,12 @@ def import_report(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
         raise Http404("No such report.")
     response = HttpResponse(builders[kind](job=job), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-{kind}.csv"'
+    personal_data_export_record(
+        user=request.user,
+        kind=ExportKind.IMPORT_REPORT,
+        what=f"Import {job.pk} ({job.original_name}): the {'problems' if kind == 'errors' else 'possible duplicates'}",
+        file_name=f"import-{job.pk}-{kind}.csv",
+        rows=len(job.errors) if kind == "errors" else len(job.duplicates),
+        address=request.get_full_path(),
+    )
     return response

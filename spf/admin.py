@@ -327,4 +327,4 @@ class LogEntryAdmin(admin.ModelAdmin):
 
 # Log-in lockouts (django-axes), and the task outbox (queued background jobs): their own modules,
 # registered with the rest of the spf admin.
-from . import lockout_admin, outbox_admin  # noqa: E402, F401
+from . import export_admin, lockout_admin, outbox_admin  # noqa: E402, F401

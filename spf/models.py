@@ -79,3 +79,36 @@ class OutboxJob(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.sent_at is None
+
+
+class ExportKind(models.TextChoices):
+    HOUSEHOLD_LIST = "household_list", "Households behind a dashboard figure"
+    PAYMENT_FILE = "payment_file", "Payment file for a provider"
+    RECONCILIATION_REPORT = "reconciliation_report", "Reconciliation row report"
+    IMPORT_REPORT = "import_report", "Household import report"
+    BENEFICIARY_LIST_REPORT = "beneficiary_list_report", "Beneficiary list report"
+    ATTACHMENT = "attachment", "Document attached to a referral or grievance"
+
+
+class PersonalDataExport(models.Model):
+    """A file of personal data that left the system: who took it, when, and what it held (docs/security.md).
+
+    Written by `spf.services.personal_data_export_record` as the file is handed over, in the page and in
+    the API alike. Never changed or deleted from the application (the admin shows it read only).
+    """
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=32, choices=ExportKind.choices)
+    what = models.CharField(max_length=500, help_text="What the file holds, in the words of the page it came from.")
+    file_name = models.CharField(max_length=255, blank=True)
+    rows = models.PositiveIntegerField(null=True, blank=True, help_text="Rows of people or households, when known.")
+    address = models.CharField(max_length=1000, blank=True, help_text="The address asked for, with its filters.")
+
+    class Meta:
+        verbose_name = "personal data export"
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["user", "at"]), models.Index(fields=["at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.get_kind_display()} · {self.at:%Y-%m-%d %H:%M}"

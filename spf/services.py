@@ -3,7 +3,7 @@
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
-from .models import Role, User
+from .models import PersonalDataExport, Role, User
 
 MINISTRY_GROUP = "Ministry staff"
 # What ministry staff manage in the admin: the catalogue of places, users and
@@ -57,3 +57,21 @@ def user_sync_role_access(*, user: User) -> User:
     else:
         user.groups.remove(group)
     return user
+
+
+def personal_data_export_record(
+    *,
+    user: User,
+    kind: str,
+    what: str,
+    file_name: str = "",
+    rows: int | None = None,
+    address: str = "",
+) -> PersonalDataExport:
+    """Record that `user` took a file of personal data: called as the file is handed over (docs/security.md).
+
+    Its own transaction when called outside one: the record stays even if the download is then lost.
+    """
+    return PersonalDataExport.objects.create(
+        user=user, kind=kind, what=what[:500], file_name=file_name[:255], rows=rows, address=address[:1000]
+    )

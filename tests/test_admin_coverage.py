@@ -106,6 +106,8 @@ NOT_SCOPED = {
     "programmes.ruleversion": "the programmes' published rules",
     "referrals.eligibilitysweep": "a job's watermark: one number, no district",
     "spf.outboxjob": "a queued background job: a task's name and record ids, no personal data, no district",
+    "spf.personaldataexport": "the audit of exports: who took which kind of file and when, described in the page's "
+    "words; no household's data, and no district of its own (an export may cover several)",
 }
 
 # The marker of the other district's rows in any page: its household numbers.

@@ -288,6 +288,16 @@ def test_the_households_behind_a_figure_export_to_csv_and_excel(client, committe
     assert len(lines) == 3 + 3
     sheet = load_workbook(io.BytesIO(as_excel.content)).active
     assert sheet.max_row == 3 + 3 and sheet.cell(row=4, column=8).value == 2
+    # Each file of personal data says who took it, when, and what it held.
+    from spf.models import ExportKind, PersonalDataExport
+
+    records = list(PersonalDataExport.objects.order_by("pk"))
+    assert [(r.user, r.kind, r.file_name[-4:], r.rows) for r in records] == [
+        (committee_samfya, ExportKind.HOUSEHOLD_LIST, ".csv", None),
+        (committee_samfya, ExportKind.HOUSEHOLD_LIST, "xlsx", 3),
+    ]
+    assert records[0].what.startswith("Households eligible for Programme SCT and not enrolled in it")
+    assert records[1].address.startswith("/dashboard/households/export.xlsx?figure=coverage")
 
 
 # --- cost ----------------------------------------------------------------------------------------------

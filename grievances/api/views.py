@@ -32,7 +32,8 @@ from payments.api.selectors import payments_for
 from programmes.models import Agency
 from registry.api.views import ERROR_RESPONSE
 from registry.selectors import districts_for, households_for
-from spf.models import User
+from spf.models import ExportKind, User
+from spf.services import personal_data_export_record
 
 from ..models import Grievance, GrievanceAttachment, GrievanceEvent
 from ..selectors import grievances_for
@@ -516,4 +517,11 @@ class GrievanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             raise NotFound() from None
         name = attachment.file.name.rsplit("/", 1)[-1]
         content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        personal_data_export_record(
+            user=request.user,
+            kind=ExportKind.ATTACHMENT,
+            what=f"A document of grievance {grievance.number}",
+            file_name=name,
+            address=request.get_full_path(),
+        )
         return FileResponse(handle, as_attachment=True, filename=name, content_type=content_type)

@@ -500,6 +500,10 @@ def test_a_document_is_attached_listed_and_downloaded(samfya_officer, household,
     download = client.get(attachment["download"], HTTP_ACCEPT="application/pdf")
     assert download.status_code == 200 and download["Content-Type"] == "application/pdf"
     assert b"".join(download.streaming_content) == PDF
+    from spf.models import ExportKind, PersonalDataExport
+
+    served = PersonalDataExport.objects.get()
+    assert (served.user, served.kind, served.file_name) == (samfya_officer, ExportKind.ATTACHMENT, "letter.pdf")
     # A download's errors are JSON whatever the client accepts.
     missing = client.get(
         f"{GRIEVANCES}{grievance.pk}/attachments/{attachment['id'] + 1}/", HTTP_ACCEPT="application/pdf"

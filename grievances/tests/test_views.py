@@ -296,6 +296,10 @@ def test_an_attachment_is_added_on_the_page_and_served_only_within_scope(
     download = reverse("grievances:attachment", args=[acknowledged.number, attachment.pk])
     assert b"".join(desk.get(download).streaming_content).startswith(b"\x89PNG")
     assert logged_in(client, lunga_officer).get(download).status_code == 404
+    from spf.models import ExportKind, PersonalDataExport
+
+    served = PersonalDataExport.objects.get()
+    assert (served.kind, served.what) == (ExportKind.ATTACHMENT, f"A document of grievance {acknowledged.number}")
 
 
 # --- the slip ----------------------------------------------------------------------------------

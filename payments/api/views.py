@@ -28,7 +28,8 @@ from referrals.selectors import referral_for_number
 from registry.api.views import ERROR_RESPONSE
 from registry.selectors import households_for
 from registry.uploads import UploadRefused, check_request_size
-from spf.models import Role
+from spf.models import ExportKind, Role
+from spf.services import personal_data_export_record
 
 from ..models import (
     CycleEvent,
@@ -574,6 +575,14 @@ class PaymentCycleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
             raise ApiPermissionDenied(f"Only {cycle.programme.agency.name} or ministry staff can read this report.")
         content = reconciliation_report_csv(reconciliation=reconciliation)
         name = f"{cycle.programme.code}-{cycle.period_start:%Y%m}-reconciliation-{reconciliation.pk}.csv"
+        personal_data_export_record(
+            user=request.user,
+            kind=ExportKind.RECONCILIATION_REPORT,
+            what=f"{cycle}: rows of the provider's file {reconciliation.file_name}",
+            file_name=name,
+            rows=reconciliation.rows_total,
+            address=request.get_full_path(),
+        )
         return _csv_attachment(name, content)
 
 

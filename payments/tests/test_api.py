@@ -655,6 +655,12 @@ def test_the_providers_file_is_reconciled_and_its_report_downloaded(maker, enrol
     lines = csv_lines(report)
     assert lines[0][:2] == ["line", "reference"]
     assert [line[6] for line in lines[1:]] == ["applied", "applied", "unknown_reference"]
+    from spf.models import ExportKind, PersonalDataExport
+
+    # The payment file (the fixture's export) and this report are both on record, with who took them.
+    kinds = list(PersonalDataExport.objects.order_by("pk").values_list("kind", "user", "rows"))
+    assert kinds[-1] == (ExportKind.RECONCILIATION_REPORT, maker.pk, 3)
+    assert ExportKind.PAYMENT_FILE in {kind for kind, _user, _rows in kinds}
 
 
 def test_reconciliation_refusals_name_the_field(maker, generated):

@@ -60,6 +60,11 @@ def test_an_officer_uploads_maps_and_sees_the_result(client, samfya_officer, sam
     report = client.get(reverse("beneficiary_lists:report", args=[beneficiary_list.pk]))
     assert report["Content-Type"].startswith("text/csv")
     assert "needs_review" in report.content.decode("utf-8-sig")
+    from spf.models import ExportKind, PersonalDataExport
+
+    assert PersonalDataExport.objects.filter(
+        kind=ExportKind.BENEFICIARY_LIST_REPORT, file_name=f"beneficiary-list-{beneficiary_list.pk}-report.csv"
+    ).exists()
 
 
 def test_a_mapping_problem_is_shown_beside_the_field(client, maker, programme):

@@ -405,6 +405,11 @@ def test_a_cycle_from_payroll_to_reconciliation_through_its_page(client, househo
     assert f'filename="{programme.code}-202611-mobile_money.csv"' in exported["Content-Disposition"]
     payment = Payment.objects.get(cycle=cycle)
     assert payment.reference in exported.content.decode()
+    from spf.models import ExportKind, PersonalDataExport
+
+    on_record = PersonalDataExport.objects.get(kind=ExportKind.PAYMENT_FILE)
+    assert (on_record.user, on_record.rows) == (checker, 1)  # who downloaded it: the checker, signed in last
+    assert on_record.file_name == f"{programme.code}-202611-mobile_money.csv"
     upload = SimpleUploadedFile(
         "provider.csv",
         provider_file(

@@ -276,6 +276,11 @@ def test_an_attachment_is_kept_and_served_only_within_scope(
     assert b"".join(desk.get(url).streaming_content).startswith(b"%PDF")
     assert logged_in(client, lunga_officer).get(url).status_code == 404
     assert logged_in(client, officer_moe).get(url).status_code == 404
+    from spf.models import ExportKind, PersonalDataExport
+
+    # Served once (to the desk), recorded once: the refusals gave nothing away and recorded nothing.
+    served = PersonalDataExport.objects.get()
+    assert (served.kind, served.what) == (ExportKind.ATTACHMENT, f"A document of referral {attachment.referral.number}")
 
 
 def test_a_wrong_kind_of_file_is_refused_and_nothing_is_referred(desk, mwansa, sct, settings, tmp_path):

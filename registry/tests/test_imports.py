@@ -497,6 +497,12 @@ def test_the_progress_endpoint_and_the_reports(
         csv.reader(io.StringIO(client.get(reverse("imports:report", args=[job.pk, "duplicates"])).content.decode()))
     )
     assert duplicates[1][:4] == ["2", "Mary Mwansa", "Mary Mwansa", "SAM-000001"]
+    from spf.models import ExportKind, PersonalDataExport
+
+    assert list(PersonalDataExport.objects.order_by("pk").values_list("kind", "file_name", "rows")) == [
+        (ExportKind.IMPORT_REPORT, f"import-{job.pk}-errors.csv", 1),
+        (ExportKind.IMPORT_REPORT, f"import-{job.pk}-duplicates.csv", 1),
+    ]
     page = client.get(reverse("imports:detail", args=[job.pk])).content.decode()
     assert "imports.js" in page and "SAM-000001" in page
 
@@ -763,7 +769,9 @@ def test_the_set_based_duplicate_check_agrees_with_the_front_desks_on_a_random_d
     def born():
         if rng.random() < 0.15:
             return None
-        return base + datetime.timedelta(days=rng.choice([-40, 0, 1, 20, 29, 31, 32, 45, 62, 200, 400, 1000, 1050, 1200, 5000]))
+        return base + datetime.timedelta(
+            days=rng.choice([-40, 0, 1, 20, 29, 31, 32, 45, 62, 200, 400, 1000, 1050, 1200, 5000])
+        )
 
     for _ in range(120):
         village = rng.choice(villages)

@@ -10,7 +10,11 @@ DEBUG = False
 # A key shorter than this, or one of the well-known placeholders, is not a secret.
 MINIMUM_SECRET_KEY_LENGTH = 50
 PLACEHOLDER_KEYS = {"", "change-me", "changeme", "secret", "dev-only-insecure-key-do-not-use-in-production"}
-if SECRET_KEY in PLACEHOLDER_KEYS or len(SECRET_KEY) < MINIMUM_SECRET_KEY_LENGTH or SECRET_KEY.startswith("django-insecure"):
+if (
+    SECRET_KEY in PLACEHOLDER_KEYS
+    or len(SECRET_KEY) < MINIMUM_SECRET_KEY_LENGTH
+    or SECRET_KEY.startswith("django-insecure")
+):
     raise ImproperlyConfigured(
         f"SECRET_KEY must be set to a random string of at least {MINIMUM_SECRET_KEY_LENGTH} "
         "characters in production (python -c 'import secrets; print(secrets.token_urlsafe(64))')."
