@@ -98,7 +98,7 @@ class PersonalDataExport(models.Model):
     """
 
     user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
-    at = models.DateTimeField(default=timezone.now)
+    at = models.DateTimeField("when", default=timezone.now)
     kind = models.CharField(max_length=32, choices=ExportKind.choices)
     what = models.CharField(max_length=500, help_text="What the file holds, in the words of the page it came from.")
     file_name = models.CharField(max_length=255, blank=True)
