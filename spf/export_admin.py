@@ -1,8 +1,8 @@
 """The record of personal data exports in the admin: who took which file, when. Read only, ministry staff.
 
-A row names a user, a kind of file and what it held in the page's words ("Households in the gap of the
-Social Cash Transfer · Samfya"), never a household's data; it has no district of its own (an export may
-cover several), so ministry staff read it by their role and other staff need Django's view permission.
+A row names a user, a kind of file and what it held in the page's words (the figure, the place, the
+period), never a household's data. It has no district of its own (an export may cover several), so ministry
+staff read it by their role and other staff need Django's view permission.
 """
 
 from django.contrib import admin
