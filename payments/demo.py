@@ -14,9 +14,12 @@ enrolments of households no longer eligible wait for a review.
 
 Deterministic: who is enrolled, how they are paid and what the provider
 reports are functions of the household number and the cycle (`zlib.crc32`),
-and the cycles are fixed months after the registry demo's reference date. Idempotent: a household with any enrolment in the programme
-is not enrolled again, and a cycle that exists is not run again, so seeding
-twice adds nothing.
+and the cycles are the last periods before the month the demo is first seeded
+(as the demo's referrals and grievances count back from that day, so the
+dashboard's year shows them). Idempotent: a household with any enrolment in
+the programme is not enrolled again, a programme's cycles keep the months of
+its first cycle, and a cycle that exists is not run again, so seeding twice
+adds nothing.
 
 The bulk of the enrolments (already active before the first cycle) is written
 straight to the tables, as the registry demo writes its households: through the
@@ -92,7 +95,7 @@ REVIEW_PER_MILLE = 3
 # Recent applications left at each step of the work lists (applied, verified, approved).
 WAITING_PER_STEP = 6
 WAITING = WAITING_PER_STEP * 3
-# The past cycles: this many periods from the registry demo's reference date on.
+# The past cycles: this many periods, the last before the month the demo is seeded.
 CYCLES = 3
 # What the provider reports, in percent of the payments of a cycle: the rest are paid.
 FAILED_PERCENT = 3
@@ -441,8 +444,9 @@ def _demo_programmes() -> list[Programme]:
 
 
 @transaction.atomic
-def demo_payments_ensure(*, password: str | None = None) -> DemoPaymentsReport:
+def demo_payments_ensure(*, password: str | None = None, today: datetime.date | None = None) -> DemoPaymentsReport:
     """Enrolments and three past, reconciled payment cycles for each demo programme with a formula (see the module)."""
+    today = today or timezone.localdate()
     report = DemoPaymentsReport()
     programmes = _demo_programmes()
     if not programmes:
@@ -451,8 +455,13 @@ def demo_payments_ensure(*, password: str | None = None) -> DemoPaymentsReport:
     checkers = {c.agency_id: c for c in demo_checkers_ensure(agencies=agencies.values(), password=password)}
     report.users = list(checkers.values())
     districts = list(Location.objects.filter(level=LocationLevel.DISTRICT, code__in=current_country().demo_districts))
-    first_period = REFERENCE_DATE.replace(day=1)
     for programme in programmes:
+        months = CYCLE_MONTHS.get(programme.frequency, 1)
+        first = programme.payment_cycles.order_by("period_start").values_list("period_start", flat=True).first()
+        # Never before the households were registered (the registry demo's reference date).
+        first_period = first or max(
+            _months_after(today.replace(day=1), -months * CYCLES), REFERENCE_DATE.replace(day=1)
+        )
         maker = User.objects.filter(username=f"officer_{programme.agency.code.lower()}").first()
         checker = checkers[programme.agency_id]
         if maker is None:
@@ -477,7 +486,6 @@ def demo_payments_ensure(*, password: str | None = None) -> DemoPaymentsReport:
         report.enrolments += _enrol_active_in_bulk(
             programme=programme, chosen=chosen, maker=maker, checker=checker, before=first_period
         )
-        months = CYCLE_MONTHS.get(programme.frequency, 1)
         cycles_before = report.cycles
         for number in range(CYCLES):
             period_start = _months_after(first_period, months * number)
