@@ -54,7 +54,8 @@ from django.utils import timezone
 
 from spf.bulk_copy import copy_rows, raw_cursor
 from spf.exports import safe_cell, safe_row
-from spf.outbox import job_queue
+from spf.outbox import job_is_waiting, job_queue
+from spf.running import RunningJob, job_claim, job_is_orphaned, orphans_detectable
 from spf.scope import user_may_see_district
 
 from . import names
@@ -415,7 +416,19 @@ def import_submit(*, acting_user, upload: UploadedFile, mode: str) -> ImportJob:
 
 
 def import_job_run(*, job_id: int) -> ImportJob | None:
-    """Validate and apply a pending job; a job that is not pending is left alone (None)."""
+    """Validate and apply a pending job; a job that is not pending is left alone (None).
+
+    The worker holds the job's lock (`spf.running`) while it works, so that a job whose worker was killed
+    can be told from one in hand (`import_jobs_resume`). The households are written and the job marked
+    done in one transaction: a job found validating or applying has written nothing.
+    """
+    with job_claim(RunningJob.HOUSEHOLD_IMPORT, job_id) as in_hand:
+        if not in_hand:
+            return None
+        return _import_job_run(job_id)
+
+
+def _import_job_run(job_id: int) -> ImportJob | None:
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.PENDING).update(status=ImportStatus.VALIDATING)
     if not claimed:
         return None
@@ -433,13 +446,16 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
             job.message = _rejection_message(plan, job)
         else:
             ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.APPLYING)
-            households, members = import_apply(job=job, plan=plan)
-            job.households_created, job.members_created = households, members
-            job.status = ImportStatus.DONE
-            job.message = f"{households:,} households and {members:,} members written."
-            skipped = len(plan.households) - len(good)
-            if skipped:
-                job.message += f" {skipped:,} households with a bad row were not written; see the error report."
+            with transaction.atomic():
+                households, members = import_apply(job=job, plan=plan)
+                job.households_created, job.members_created = households, members
+                job.status = ImportStatus.DONE
+                job.message = f"{households:,} households and {members:,} members written."
+                skipped = len(plan.households) - len(good)
+                if skipped:
+                    job.message += f" {skipped:,} households with a bad row were not written; see the error report."
+                job.finished_at = timezone.now()
+                job.save()
     except Exception as problem:  # noqa: BLE001 - any crash must leave the job failed, never stuck
         logger.exception("Import %s failed", job_id)
         job.status = ImportStatus.FAILED
@@ -448,6 +464,45 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
     job.finished_at = timezone.now()
     job.save()
     return job
+
+
+# A job waiting this long with no message in the outbox lost its message (Redis restarted without its data):
+# it is queued again. An import waits for a free worker, and a big one runs for minutes; an hour is far beyond.
+IMPORT_PENDING_LOST_AFTER = datetime.timedelta(hours=1)
+
+
+def import_jobs_resume(*, now: datetime.datetime | None = None) -> list[int]:
+    """Queue again the imports nobody would carry out otherwise; returns their ids (docs/operations.md).
+
+    A job validating or applying whose lock nobody holds lost its worker. It has written nothing (the
+    households and the job's "done" are one transaction), so it goes back to pending and runs again from
+    the start. A pending job older than IMPORT_PENDING_LOST_AFTER with no job waiting in the outbox lost
+    its message. Beat runs this every five minutes, and each worker as it connects to the broker.
+    """
+    from .tasks import import_run
+
+    if not orphans_detectable():
+        return []
+    now = now or timezone.now()
+    lost = []
+    started = ImportJob.objects.filter(status__in=(ImportStatus.VALIDATING, ImportStatus.APPLYING))
+    for job_id in started.values_list("pk", flat=True):
+        if not job_is_orphaned(RunningJob.HOUSEHOLD_IMPORT, job_id):
+            continue
+        with transaction.atomic():
+            # Only if it is still where it was: a worker may have finished it a moment ago.
+            taken_back = started.filter(pk=job_id).update(status=ImportStatus.PENDING, processed_rows=0)
+            if taken_back:
+                logger.warning("Import %s lost its worker: queued again from the start", job_id)
+                job_queue(task=import_run, args=[job_id])
+                lost.append(job_id)
+    waiting = ImportJob.objects.filter(status=ImportStatus.PENDING, created_at__lt=now - IMPORT_PENDING_LOST_AFTER)
+    for job_id in waiting.exclude(pk__in=lost).values_list("pk", flat=True):
+        if not job_is_waiting(task=import_run, args=[job_id]):
+            logger.warning("Import %s has no queued job: queued again", job_id)
+            job_queue(task=import_run, args=[job_id])
+            lost.append(job_id)
+    return lost
 
 
 def _rejection_message(plan: "ImportPlan", job: ImportJob) -> str:

@@ -24,6 +24,7 @@ CATCH_UP_ON_CONNECT = (
     "spf.tasks.outbox_flush",
     "programmes.tasks.recompute_runs_resume",
     "payments.tasks.payroll_requests_resume",
+    "registry.import_jobs_resume",
     "referrals.tasks.deliveries_sweep",
 )
 

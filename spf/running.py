@@ -31,6 +31,7 @@ class RunningJob(enum.IntEnum):
 
     RECOMPUTE_RUN = 71001
     PAYROLL_GENERATION = 71002
+    HOUSEHOLD_IMPORT = 71003
 
 
 # Keepalive probes on the lock's connection: idle 60 s, then a probe every 10 s, dead after 6 unanswered;

@@ -210,6 +210,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "payments.tasks.payroll_requests_resume",
         "schedule": 300.0,
     },
+    "import-jobs-resume": {
+        "task": "registry.import_jobs_resume",
+        "schedule": 300.0,
+    },
     # Ages change with the calendar, so outcomes do too; at night the servers are idle.
     "recompute-eligibility-nightly": {
         "task": "programmes.tasks.recompute_everything_nightly",
